@@ -1,0 +1,127 @@
+"""Training and play with rl-games 1.6.5, corrected for what that release changed.
+
+``train_params`` turns the composed ``train`` config into rl-games parameters: torch.compile
+off unless asked, the device from ``rl_device``, CPU threads sized to the machine, a minibatch
+that divides the batch. ``play`` restores a checkpoint into rl-games' player and runs a
+bounded, deterministic evaluation loop of its own that reports per-episode statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import torch
+
+from mytasks.rl import checkpoints
+from mytasks.utils.config import UserError
+
+
+def _threads(setting) -> int:
+    if setting not in (None, "auto"):
+        return int(setting)
+    cores = os.cpu_count() or 1
+    # One thread is fastest (and deterministic) for small MLPs on <= 2 cores; rl-games'
+    # own default of min(4, cores) stalls there.
+    return 1 if cores <= 2 else min(4, cores)
+
+
+def train_params(train_cfg: dict, rl_device: str) -> dict:
+    """rl-games' ``params`` from the composed train config (a plain dict, modified in place)."""
+    params = train_cfg["params"]
+    params["torch_threads"] = _threads(params.get("torch_threads"))
+    config = params["config"]
+    config.setdefault("torch_compile", False)
+    config["device"] = rl_device
+    config["device_name"] = rl_device
+    batch = int(config["horizon_length"]) * int(config["num_actors"])
+    minibatch = int(config["minibatch_size"])
+    if batch % minibatch != 0 or minibatch > batch:
+        new = math.gcd(batch, min(minibatch, batch))
+        print(f"mytasks: minibatch_size {minibatch} does not divide the batch of {batch} "
+              f"(horizon_length x num_envs); using {new}")  # fmt: skip
+        config["minibatch_size"] = new
+    return params
+
+
+def make_runner(params: dict, observer):
+    from rl_games.torch_runner import Runner
+
+    torch.set_num_threads(params["torch_threads"])
+    runner = Runner(observer)
+    runner.load({"params": params})
+    runner.reset()
+    return runner
+
+
+def train(params: dict, observer, checkpoint: str = "", sigma: str = "") -> None:
+    runner = make_runner(params, observer)
+    args = {"train": True, "play": False, "checkpoint": checkpoint or None, "sigma": sigma or None}
+    runner.run(args)
+
+
+def play(params: dict, checkpoint: str, task_name: str, sigma: str = "") -> dict:
+    """Plays ``checkpoint`` deterministically for ``player.games_num`` episodes; returns the
+    statistics it printed."""
+    state = checkpoints.load(checkpoint)
+    runner = make_runner(params, observer=None)
+    player = runner.create_player()
+    env = player.env
+    checkpoints.check_matches(state, checkpoint, task_name, env.num_obs, env.num_actions)
+    player.restore(checkpoint)
+    if sigma not in ("", None):
+        player.model.a2c_network.sigma.data.fill_(float(sigma))
+    player.has_batch_dimension = True
+    episodes = int(params["config"].get("player", {}).get("games_num", 100))
+    return evaluate(env, lambda obs: player.get_action(obs, is_deterministic=player.is_deterministic), episodes)
+
+
+@torch.no_grad()
+def evaluate(env, policy, episodes: int) -> dict:
+    """Steps ``env`` with ``policy`` until ``episodes`` episodes ended (bounded in steps too).
+
+    Every env resets on the first step (``reset_buf`` starts at ones), so returns and lengths
+    count from the first step. Tasks may add their own
+    per-episode metrics through ``env.play_metrics(done_env_ids)`` (a dict of lists).
+    """
+    n = env.num_envs
+    dev = env.rl_device
+    ret = torch.zeros(n, device=dev)
+    length = torch.zeros(n, device=dev)
+    returns, lengths, extra = [], [], {}
+    obs = env.reset()["obs"]
+    max_steps = (math.ceil(episodes / n) + 1) * int(env.max_episode_length) + 1
+    t0 = time.time()
+    for _ in range(max_steps):
+        obs_dict, rew, done, _ = env.step(policy(obs))
+        obs = obs_dict["obs"]
+        ret += rew
+        length += 1.0
+        ids = (done != 0).nonzero(as_tuple=False).flatten()
+        if len(ids):
+            returns += ret[ids].tolist()
+            lengths += length[ids].tolist()
+            for k, v in (env.play_metrics(ids) if hasattr(env, "play_metrics") else {}).items():
+                extra.setdefault(k, []).extend(v)
+        ret[ids] = 0.0
+        length[ids] = 0.0
+        if len(returns) >= episodes:
+            break
+    if not returns:
+        raise UserError("no episode ended during play; raise the episode count or check the task")
+    r = torch.tensor(returns)
+    stats = {
+        "episodes": len(returns),
+        "mean_return": float(r.mean()),
+        "std_return": float(r.std()) if len(returns) > 1 else 0.0,
+        "mean_length": float(torch.tensor(lengths).mean()),
+        "seconds": time.time() - t0,
+    }
+    stats.update({k: float(torch.tensor(v, dtype=torch.float).mean()) for k, v in extra.items()})
+    print(f"played {stats['episodes']} episodes in {stats['seconds']:.1f} s: "
+          f"average reward {stats['mean_return']:.2f} (std {stats['std_return']:.2f}), "
+          f"average length {stats['mean_length']:.1f} steps")  # fmt: skip
+    for k in extra:
+        print(f"  {k}: {stats[k]:.4f}")
+    return stats

@@ -1,0 +1,55 @@
+"""The isaacgym API (``gymapi``, ``gymtorch``) with a choice of physics engine.
+
+Tasks import ``from mytasks.sim import gymapi, gymtorch`` and never name an engine. The
+engine is chosen once per process with :func:`select_backend` before the first task module is
+imported: ``newton`` (the default, Newton with the MuJoCo-Warp solver) or ``physx`` (the real
+Isaac Gym, when it is installed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+BACKENDS = ("newton", "physx")
+_backend = "newton"
+_modules: dict[str, object] = {}
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested physics engine cannot be used in this environment."""
+
+
+def select_backend(name: str) -> None:
+    """Chooses the engine behind ``gymapi``/``gymtorch`` for this process."""
+    global _backend
+    name = str(name).lower()
+    if name == "flex":
+        raise BackendUnavailable("physics_engine=flex is not supported; use newton (default) or physx")
+    if name not in BACKENDS:
+        raise BackendUnavailable(f"unknown physics_engine '{name}'; choose one of: {', '.join(BACKENDS)}")
+    if name == "physx" and importlib.util.find_spec("isaacgym") is None:
+        raise BackendUnavailable(
+            "physics_engine=physx needs NVIDIA Isaac Gym (Python 3.8, not on PyPI), which is not "
+            "installed; use physics_engine=newton"
+        )
+    if _modules and name != _backend:
+        raise BackendUnavailable(f"the {_backend} backend is already in use in this process")
+    _backend = name
+
+
+def backend() -> str:
+    return _backend
+
+
+def _load(module: str):
+    if module not in _modules:
+        package = "isaacgym" if _backend == "physx" else "mytasks.sim.newton_backend"
+        _modules[module] = importlib.import_module(f"{package}.{module}")
+    return _modules[module]
+
+
+def __getattr__(name: str):
+    if name in ("gymapi", "gymtorch"):
+        return _load(name)
+    raise AttributeError(f"module 'mytasks.sim' has no attribute '{name}'")

@@ -1,0 +1,1 @@
+"""The isaacgym API implemented on Newton. Nothing outside ``mytasks.sim`` imports Newton."""

@@ -1,0 +1,348 @@
+"""The ``Gym`` object of the isaacgym API, on Newton.
+
+Method names, arguments and return values follow Isaac Gym (see
+../docs/conventions.md for where the physics differs). Scene calls are recorded until
+``prepare_sim`` builds the Newton model; tensor calls then work on that model.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from mytasks.sim import types as gt
+from mytasks.sim.newton_backend.assets import Asset
+from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
+from mytasks.sim.newton_backend.scene import Env, Sim
+
+
+def _device_of(compute_device: int, params: gt.SimParams) -> str:
+    if not params.use_gpu_pipeline or compute_device < 0:
+        return "cpu"
+    return f"cuda:{compute_device}"
+
+
+def _ids(handle, count: int | None = None) -> torch.Tensor:
+    t = _tensor(handle)
+    return t if count is None else t[:count]
+
+
+class Gym:
+    _instance: Gym | None = None
+
+    @classmethod
+    def instance(cls) -> Gym:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    # ------------------------------------------------------------------ sim
+    def create_sim(self, compute_device: int = 0, graphics_device: int = 0, type=gt.SIM_NEWTON, params=None):
+        if type not in (gt.SIM_NEWTON, gt.SIM_PHYSX):
+            raise ValueError("the Newton backend simulates SIM_NEWTON scenes")
+        params = params or gt.SimParams()
+        from mytasks.sim.newton_backend import runtime
+
+        runtime.init_warp()
+        return Sim(_device_of(compute_device, params), params)
+
+    def destroy_sim(self, sim: Sim) -> None:
+        sim.world = None
+        sim.envs.clear()
+
+    def get_sim_params(self, sim: Sim) -> gt.SimParams:
+        return sim.params
+
+    def set_sim_params(self, sim: Sim, params: gt.SimParams) -> None:
+        if sim.world is not None and params.substeps != sim.params.substeps:
+            raise RuntimeError("substeps cannot change after prepare_sim (the step graph is captured)")
+        sim.params = params
+
+    def add_ground(self, sim: Sim, params: gt.PlaneParams) -> None:
+        sim.ground = params
+
+    def prepare_sim(self, sim: Sim) -> bool:
+        from mytasks.sim.newton_backend.world import World
+
+        sim.world = World(sim)
+        return True
+
+    def simulate(self, sim: Sim) -> None:
+        self._world(sim).step()
+
+    def fetch_results(self, sim: Sim, wait: bool = True) -> None:
+        pass  # state is written in place on the sim device
+
+    def get_frame_count(self, sim: Sim) -> int:
+        return self._world(sim)._steps
+
+    def get_sim_time(self, sim: Sim) -> float:
+        return self._world(sim)._steps * sim.params.dt
+
+    @staticmethod
+    def _world(sim: Sim):
+        if sim.world is None:
+            raise RuntimeError("call prepare_sim first: the Newton model is built from the whole scene")
+        return sim.world
+
+    # ------------------------------------------------------------------ assets
+    def load_asset(self, sim: Sim, root: str, filename: str, options: gt.AssetOptions | None = None) -> Asset:
+        return Asset(os.path.join(root, filename), options or gt.AssetOptions())
+
+    def get_asset_dof_count(self, asset: Asset) -> int:
+        return asset.dof_count
+
+    def get_asset_dof_names(self, asset: Asset) -> list[str]:
+        return list(asset.dof_names)
+
+    def get_asset_dof_dict(self, asset: Asset) -> dict[str, int]:
+        return {n: i for i, n in enumerate(asset.dof_names)}
+
+    def find_asset_dof_index(self, asset: Asset, name: str) -> int:
+        return self.get_asset_dof_dict(asset).get(name, -1)
+
+    def get_asset_dof_type(self, asset: Asset, index: int) -> gt.DofType:
+        return gt.DOF_ROTATION if asset.dof_is_rotation[index] else gt.DOF_TRANSLATION
+
+    def get_asset_dof_properties(self, asset: Asset) -> np.ndarray:
+        return asset.dof_properties.copy()
+
+    def get_asset_rigid_body_count(self, asset: Asset) -> int:
+        return asset.body_count
+
+    def get_asset_rigid_body_names(self, asset: Asset) -> list[str]:
+        return list(asset.body_names)
+
+    def get_asset_rigid_body_dict(self, asset: Asset) -> dict[str, int]:
+        return {n: i for i, n in enumerate(asset.body_names)}
+
+    def find_asset_rigid_body_index(self, asset: Asset, name: str) -> int:
+        return self.get_asset_rigid_body_dict(asset).get(name, -1)
+
+    def get_asset_rigid_shape_count(self, asset: Asset) -> int:
+        return asset.shape_count
+
+    def get_asset_rigid_shape_properties(self, asset: Asset) -> list[gt.RigidShapeProperties]:
+        return [gt.RigidShapeProperties(**vars(s)) for s in asset.shape_properties]
+
+    def set_asset_rigid_shape_properties(self, asset: Asset, props) -> bool:
+        asset.shape_properties = [gt.RigidShapeProperties(**vars(s)) for s in props]
+        return True
+
+    # ------------------------------------------------------------------ envs and actors
+    def create_env(self, sim: Sim, lower: gt.Vec3, upper: gt.Vec3, num_per_row: int) -> Env:
+        return sim.create_env(lower, upper, num_per_row)
+
+    def get_env_count(self, sim: Sim) -> int:
+        return len(sim.envs)
+
+    def get_env(self, sim: Sim, index: int) -> Env:
+        return sim.envs[index]
+
+    def get_env_origin(self, env: Env) -> gt.Vec3:
+        return gt.Vec3(*env.origin)
+
+    def create_actor(self, env: Env, asset: Asset, pose: gt.Transform, name: str = "", group: int = -1,
+                     filter: int = 0, segmentation_id: int = 0) -> int:  # fmt: skip
+        return self._sim_of(env).create_actor(env, asset, pose, name, group, filter)
+
+    def _sim_of(self, env: Env) -> Sim:
+        return env._sim  # set by Sim.create_env
+
+    def get_actor_count(self, env: Env) -> int:
+        return len(env.actors)
+
+    def get_sim_actor_count(self, sim: Sim) -> int:
+        return sum(len(e.actors) for e in sim.envs)
+
+    def get_sim_dof_count(self, sim: Sim) -> int:
+        return sum(e.dof_count for e in sim.envs)
+
+    def get_sim_rigid_body_count(self, sim: Sim) -> int:
+        return sum(e.body_count for e in sim.envs)
+
+    def get_env_dof_count(self, env: Env) -> int:
+        return env.dof_count
+
+    def get_env_rigid_body_count(self, env: Env) -> int:
+        return env.body_count
+
+    def get_actor_dof_count(self, env: Env, actor: int) -> int:
+        return env.actors[actor].asset.dof_count
+
+    def get_actor_rigid_body_count(self, env: Env, actor: int) -> int:
+        return env.actors[actor].asset.body_count
+
+    def get_actor_dof_names(self, env: Env, actor: int) -> list[str]:
+        return list(env.actors[actor].asset.dof_names)
+
+    def get_actor_rigid_body_names(self, env: Env, actor: int) -> list[str]:
+        return list(env.actors[actor].asset.body_names)
+
+    def get_actor_index(self, env: Env, actor: int, domain=gt.DOMAIN_SIM) -> int:
+        return actor if domain != gt.DOMAIN_SIM else self._sim_of(env).global_actor_index(env.actors[actor])
+
+    def find_actor_rigid_body_handle(self, env: Env, actor: int, name: str) -> int:
+        a = env.actors[actor]
+        i = self.find_asset_rigid_body_index(a.asset, name)
+        return -1 if i < 0 else a.body_offset + i
+
+    def find_actor_rigid_body_index(self, env: Env, actor: int, name: str, domain=gt.DOMAIN_ENV) -> int:
+        a = env.actors[actor]
+        i = self.find_asset_rigid_body_index(a.asset, name)
+        if i < 0 or domain == gt.DOMAIN_ACTOR:
+            return i
+        local = a.body_offset + i
+        return local if domain == gt.DOMAIN_ENV else env.index * env.body_count + local
+
+    def find_actor_dof_handle(self, env: Env, actor: int, name: str) -> int:
+        a = env.actors[actor]
+        i = self.find_asset_dof_index(a.asset, name)
+        return -1 if i < 0 else a.dof_offset + i
+
+    def find_actor_dof_index(self, env: Env, actor: int, name: str, domain=gt.DOMAIN_ENV) -> int:
+        a = env.actors[actor]
+        i = self.find_asset_dof_index(a.asset, name)
+        if i < 0 or domain == gt.DOMAIN_ACTOR:
+            return i
+        local = a.dof_offset + i
+        return local if domain == gt.DOMAIN_ENV else env.index * env.dof_count + local
+
+    def get_actor_dof_properties(self, env: Env, actor: int) -> np.ndarray:
+        return env.actors[actor].dof_props.copy()
+
+    def set_actor_dof_properties(self, env: Env, actor: int, props: np.ndarray) -> bool:
+        a = env.actors[actor]
+        if len(props) != a.asset.dof_count:
+            raise ValueError(f"{len(props)} DOF properties for an actor with {a.asset.dof_count} DOFs")
+        new = np.asarray(props, dtype=gt.DOF_PROPERTIES_DTYPE).copy()
+        world = self._sim_of(env).world
+        if world is not None:
+            if (new["driveMode"] != a.dof_props["driveMode"]).any():
+                raise RuntimeError("drive modes cannot change after prepare_sim; set them before")
+            a.dof_props = new
+            world.write_dof_properties([a])
+            world.notify_properties_changed(dofs=True)
+        else:
+            a.dof_props = new
+        return True
+
+    def get_actor_rigid_shape_properties(self, env: Env, actor: int) -> list[gt.RigidShapeProperties]:
+        return [gt.RigidShapeProperties(**vars(s)) for s in env.actors[actor].shape_props]
+
+    def set_actor_rigid_shape_properties(self, env: Env, actor: int, props) -> bool:
+        a = env.actors[actor]
+        a.shape_props = [gt.RigidShapeProperties(**vars(s)) for s in props]
+        world = self._sim_of(env).world
+        if world is not None:
+            world.write_shape_properties([a])
+            world.notify_properties_changed(shapes=True)
+        return True
+
+    def enable_actor_dof_force_sensors(self, env: Env, actor: int) -> None:
+        pass  # DOF forces are always available on Newton
+
+    # ------------------------------------------------------------------ tensors
+    def _tensors(self, sim: Sim):
+        return self._world(sim).tensors
+
+    def acquire_dof_state_tensor(self, sim: Sim) -> TensorHandle:
+        return TensorHandle(self._tensors(sim).dof_state)
+
+    def acquire_actor_root_state_tensor(self, sim: Sim) -> TensorHandle:
+        return TensorHandle(self._tensors(sim).root_state)
+
+    def acquire_rigid_body_state_tensor(self, sim: Sim) -> TensorHandle:
+        return TensorHandle(self._tensors(sim).rigid_body_state)
+
+    def acquire_net_contact_force_tensor(self, sim: Sim) -> TensorHandle:
+        self._world(sim).enable_contact_forces()
+        return TensorHandle(self._tensors(sim).net_contact_force)
+
+    def acquire_dof_force_tensor(self, sim: Sim) -> TensorHandle:
+        return TensorHandle(self._tensors(sim).dof_force)
+
+    def refresh_dof_state_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_dof_state()
+
+    def refresh_actor_root_state_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_root_state()
+
+    def refresh_rigid_body_state_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_rigid_body_state()
+
+    def refresh_net_contact_force_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_net_contact_force()
+
+    def refresh_dof_force_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_dof_force()
+
+    def set_dof_state_tensor(self, sim: Sim, state) -> bool:
+        self._tensors(sim).set_dof_state(_tensor(state))
+        return True
+
+    def set_dof_state_tensor_indexed(self, sim: Sim, state, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_dof_state(_tensor(state), _ids(actor_ids, count))
+        return True
+
+    def set_actor_root_state_tensor(self, sim: Sim, root) -> bool:
+        self._tensors(sim).set_root_state(_tensor(root))
+        return True
+
+    def set_actor_root_state_tensor_indexed(self, sim: Sim, root, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_root_state(_tensor(root), _ids(actor_ids, count))
+        return True
+
+    def set_dof_actuation_force_tensor(self, sim: Sim, forces) -> bool:
+        self._tensors(sim).set_dof_actuation_force(_tensor(forces))
+        return True
+
+    def set_dof_position_target_tensor(self, sim: Sim, targets) -> bool:
+        self._tensors(sim).set_dof_position_target(_tensor(targets))
+        return True
+
+    def set_dof_velocity_target_tensor(self, sim: Sim, targets) -> bool:
+        self._tensors(sim).set_dof_velocity_target(_tensor(targets))
+        return True
+
+    # ------------------------------------------------------------------ viewer (headless only)
+    def create_viewer(self, sim: Sim, props=None):
+        return None
+
+    def destroy_viewer(self, viewer) -> None:
+        pass
+
+    def step_graphics(self, sim: Sim) -> None:
+        pass
+
+    def draw_viewer(self, viewer, sim: Sim, render_collision: bool = False) -> None:
+        pass
+
+    def sync_frame_time(self, sim: Sim) -> None:
+        pass
+
+    def poll_viewer_events(self, viewer) -> None:
+        pass
+
+    def query_viewer_has_closed(self, viewer) -> bool:
+        return False
+
+    def query_viewer_action_events(self, viewer) -> list:
+        return []
+
+    def subscribe_viewer_keyboard_event(self, viewer, key, action: str) -> None:
+        pass
+
+    def viewer_camera_look_at(self, viewer, env, pos, target) -> None:
+        pass
+
+    def clear_lines(self, viewer) -> None:
+        pass
+
+    def add_lines(self, viewer, env, num_lines, vertices, colors) -> None:
+        pass
+
+    def set_rigid_body_color(self, env, actor, body, mesh_type, color) -> None:
+        pass

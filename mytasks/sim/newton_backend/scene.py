@@ -1,0 +1,122 @@
+"""What the gym calls record before ``prepare_sim``: the sim, its envs and their actors.
+
+Isaac Gym builds scenes one call at a time; Newton wants the whole model at once. So scene
+building only records here, and ``world.World`` turns the record into one Newton model at
+``prepare_sim``. Indices follow Isaac Gym: actors, DOFs and bodies are numbered env by env,
+actor by actor, in creation order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mytasks.sim import types as gt
+from mytasks.sim.newton_backend.assets import Asset
+
+
+@dataclass
+class Actor:
+    env: Env
+    handle: int  # index within its env
+    asset: Asset
+    pose: gt.Transform
+    name: str
+    group: int
+    filter: int
+    dof_props: np.ndarray
+    shape_props: list[gt.RigidShapeProperties]
+    dof_offset: int  # first DOF within the env
+    body_offset: int  # first body within the env
+    shape_offset: int  # first shape within the env
+
+    @property
+    def self_collisions(self) -> bool:
+        # Isaac Gym: two shapes of an actor collide only when their filters share no bit, and
+        # all shapes of an actor carry the actor's filter.
+        return self.filter == 0
+
+
+@dataclass
+class Env:
+    index: int
+    origin: gt.Vec3
+    actors: list[Actor] = field(default_factory=list)
+
+    @property
+    def dof_count(self) -> int:
+        return sum(a.asset.dof_count for a in self.actors)
+
+    @property
+    def body_count(self) -> int:
+        return sum(a.asset.body_count for a in self.actors)
+
+    @property
+    def shape_count(self) -> int:
+        return sum(a.asset.shape_count for a in self.actors)
+
+    def layout(self) -> tuple:
+        return tuple((id(a.asset), a.self_collisions) for a in self.actors)
+
+
+class Sim:
+    """One simulation: the recorded scene and, after ``prepare_sim``, the running world."""
+
+    def __init__(self, device: str, params: gt.SimParams):
+        self.device = device
+        self.params = params
+        self.ground: gt.PlaneParams | None = None
+        self.envs: list[Env] = []
+        self.world = None  # a world.World once prepared
+        self._grid_per_row = 1
+        self._spacing = gt.Vec3()
+
+    def create_env(self, lower: gt.Vec3, upper: gt.Vec3, per_row: int) -> Env:
+        if self.world is not None:
+            raise RuntimeError("create_env after prepare_sim: build the whole scene first")
+        i = len(self.envs)
+        per_row = max(1, int(per_row))
+        spacing = upper - lower
+        origin = gt.Vec3((i % per_row) * spacing.x, (i // per_row) * spacing.y, 0.0)
+        env = Env(i, origin)
+        env._sim = self
+        self.envs.append(env)
+        return env
+
+    def create_actor(self, env: Env, asset: Asset, pose, name, group, filter_) -> int:
+        if self.world is not None:
+            raise RuntimeError("create_actor after prepare_sim: build the whole scene first")
+        actor = Actor(
+            env=env,
+            handle=len(env.actors),
+            asset=asset,
+            pose=gt.Transform(gt.Vec3(*pose.p), gt.Quat(*pose.r)),
+            name=name or f"actor{len(env.actors)}",
+            group=group,
+            filter=filter_,
+            dof_props=asset.dof_properties.copy(),
+            shape_props=[gt.RigidShapeProperties(**vars(s)) for s in asset.shape_properties],
+            dof_offset=env.dof_count,
+            body_offset=env.body_count,
+            shape_offset=env.shape_count,
+        )
+        env.actors.append(actor)
+        return actor.handle
+
+    @property
+    def actors_per_env(self) -> int:
+        return len(self.envs[0].actors) if self.envs else 0
+
+    def actor(self, env: Env, handle: int) -> Actor:
+        try:
+            return env.actors[handle]
+        except IndexError:
+            raise IndexError(f"env {env.index} has no actor {handle}") from None
+
+    def all_actors(self):
+        for env in self.envs:
+            yield from env.actors
+
+    def global_actor_index(self, actor: Actor) -> int:
+        return actor.env.index * self.actors_per_env + actor.handle

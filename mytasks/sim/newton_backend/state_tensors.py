@@ -1,0 +1,159 @@
+"""Isaac Gym's state tensors over Newton's arrays, and the setters that write back.
+
+Layouts (Isaac Gym's): DOF state (num_dofs, 2) = [position, velocity]; actor root state and
+rigid body state (n, 13) = position (3, env frame), quaternion x,y,z,w (4), linear velocity
+of the centre of mass (3, world frame), angular velocity (3, world frame); net contact force
+(num_bodies, 3) [N], world frame; DOF force (num_dofs,) [N or N·m].
+
+The tensors handed out are plain torch tensors owned here, valid for the life of the sim and
+updated in place by the ``refresh_*`` calls. Newton's arrays are read and written through
+zero-copy torch views; nothing leaves the device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _long(values, device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values, dtype=np.int64), device=device)
+
+
+class StateTensors:
+    def __init__(self, world):
+        import warp as wp
+
+        self.world = world
+        sim, dev = world.sim, world.device
+        self.device = torch.device(dev)
+        self.q = wp.to_torch(world.state.joint_q)
+        self.qd = wp.to_torch(world.state.joint_qd)
+        self.body_q = wp.to_torch(world.state.body_q).view(-1, 7)
+        self.body_qd = wp.to_torch(world.state.body_qd).view(-1, 6)
+        self.joint_f = wp.to_torch(world.control.joint_f)
+        self.target_q = wp.to_torch(world.control.joint_target_q)
+        self.target_qd = wp.to_torch(world.control.joint_target_qd)
+
+        actors = list(sim.all_actors())
+        dof_q, dof_qd, root_body, free_q, free_qd = [], [], [], [], []
+        dof_start, floating = [], []
+        for a in actors:
+            dof_start.append(len(dof_q))
+            dof_q += [world.actor_q_base(a) + k for k in a.asset.dof_q]
+            dof_qd += [world.actor_qd_base(a) + k for k in a.asset.dof_qd]
+            root_body.append(a.env.index * world.bodies_per_env + a.body_offset)
+            floating.append(a.asset.floating)
+            free_q.append(world.actor_q_base(a))
+            free_qd.append(world.actor_qd_base(a))
+        self.num_dofs = len(dof_q)
+        self.num_actors = len(actors)
+        self.num_bodies = world.model.body_count
+        self.dof_q_idx = _long(dof_q, dev)
+        self.dof_qd_idx = _long(dof_qd, dev)
+        self.root_body_idx = _long(root_body, dev)
+        self.actor_floating = torch.as_tensor(floating, device=dev)
+        self.all_floating = all(floating)
+        self.any_floating = any(floating)
+        # (num_actors, 7) coordinate and (num_actors, 6) velocity indices of each free root joint
+        self.free_q_idx = _long(free_q, dev)[:, None] + torch.arange(7, device=dev)
+        self.free_qd_idx = _long(free_qd, dev)[:, None] + torch.arange(6, device=dev)
+        # (num_actors, max_dofs) DOF ids of each actor, short rows padded with their last id:
+        # duplicate writes of one value are harmless, and no masking (a host sync) is needed.
+        counts = [a.asset.dof_count for a in actors]
+        width = max(counts) if counts else 0
+        table = np.zeros((len(actors), max(width, 1)), dtype=np.int64)
+        for i, (s, c) in enumerate(zip(dof_start, counts)):
+            if c:
+                table[i, :c] = np.arange(s, s + c)
+                table[i, c:] = s + c - 1
+        self.actor_dofs = torch.as_tensor(table, device=dev)
+        self.actor_has_dofs = torch.as_tensor(np.asarray(counts) > 0, device=dev)
+        self.all_have_dofs = all(c > 0 for c in counts)
+        self.effort_mask = torch.zeros(self.num_dofs, device=dev)
+
+        f32 = dict(dtype=torch.float32, device=dev)
+        self.dof_state = torch.zeros(self.num_dofs, 2, **f32)
+        self.root_state = torch.zeros(self.num_actors, 13, **f32)
+        self.rigid_body_state = torch.zeros(self.num_bodies, 13, **f32)
+        self.net_contact_force = torch.zeros(self.num_bodies, 3, **f32)
+        self.dof_force = torch.zeros(self.num_dofs, **f32)
+        self.dof_actuation = torch.zeros(self.num_dofs, **f32)
+
+    def update_effort_mask(self) -> None:
+        import newton
+
+        modes = torch.as_tensor(self.world.model.joint_target_mode.numpy(), device=self.device)
+        effort = modes[self.dof_qd_idx] == int(newton.JointTargetMode.EFFORT)
+        self.effort_mask.copy_(effort.float())
+
+    # ------------------------------------------------------------------ refresh
+    def refresh_dof_state(self) -> None:
+        self.dof_state[:, 0] = self.q[self.dof_q_idx]
+        self.dof_state[:, 1] = self.qd[self.dof_qd_idx]
+
+    def refresh_root_state(self) -> None:
+        self.root_state[:, 0:7] = self.body_q[self.root_body_idx]
+        self.root_state[:, 7:13] = self.body_qd[self.root_body_idx]
+
+    def refresh_rigid_body_state(self) -> None:
+        self.rigid_body_state[:, 0:7] = self.body_q
+        self.rigid_body_state[:, 7:13] = self.body_qd
+
+    def refresh_dof_force(self) -> None:
+        self.dof_force.copy_(self.world.dof_forces()[self.dof_qd_idx])
+
+    def refresh_net_contact_force(self) -> None:
+        self.net_contact_force.copy_(self.world.contact_forces())
+
+    # ------------------------------------------------------------------ setters
+    def set_dof_actuation_force(self, forces: torch.Tensor) -> None:
+        _check(forces, (self.num_dofs,), "DOF actuation force")
+        self.dof_actuation.copy_(forces)
+        self.joint_f[self.dof_qd_idx] = forces * self.effort_mask
+
+    def set_dof_position_target(self, targets: torch.Tensor) -> None:
+        _check(targets, (self.num_dofs,), "DOF position target")
+        self.target_q[self.dof_q_idx] = targets
+
+    def set_dof_velocity_target(self, targets: torch.Tensor) -> None:
+        _check(targets, (self.num_dofs,), "DOF velocity target")
+        self.target_qd[self.dof_qd_idx] = targets
+
+    def _dofs_of(self, actor_ids: torch.Tensor | None) -> torch.Tensor | None:
+        if actor_ids is None:
+            return None
+        ids = actor_ids.to(self.device, torch.long)
+        if not self.all_have_dofs:
+            ids = ids[self.actor_has_dofs[ids]]
+        return self.actor_dofs[ids].reshape(-1)
+
+    def set_dof_state(self, dof_state: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
+        _check(dof_state, (self.num_dofs, 2), "DOF state")
+        dofs = self._dofs_of(actor_ids)
+        if dofs is None:
+            self.q[self.dof_q_idx] = dof_state[:, 0]
+            self.qd[self.dof_qd_idx] = dof_state[:, 1]
+        else:
+            self.q[self.dof_q_idx[dofs]] = dof_state[dofs, 0]
+            self.qd[self.dof_qd_idx[dofs]] = dof_state[dofs, 1]
+
+    def set_root_state(self, root_state: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
+        """Moves floating-base actors; fixed-base roots stay where the scene put them."""
+        _check(root_state, (self.num_actors, 13), "actor root state")
+        if not self.any_floating:
+            return
+        ids = (
+            torch.arange(self.num_actors, device=self.device)
+            if actor_ids is None
+            else actor_ids.to(self.device, torch.long)
+        )
+        if not self.all_floating:
+            ids = ids[self.actor_floating[ids]]
+        self.q[self.free_q_idx[ids]] = root_state[ids, 0:7]
+        self.qd[self.free_qd_idx[ids]] = root_state[ids, 7:13]
+
+
+def _check(t: torch.Tensor, shape: tuple, what: str) -> None:
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{what} tensor has shape {tuple(t.shape)}, expected {shape}")

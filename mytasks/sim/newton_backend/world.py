@@ -1,0 +1,219 @@
+"""The running simulation: one Newton model with one world per env, stepped by MuJoCo-Warp.
+
+Built once from the recorded scene at ``prepare_sim``. Identical envs are replicated in one
+batched pass; per-env differences (poses, DOF and shape properties) are then written into
+the model arrays. The solver steps a single ``State`` in place (MuJoCo accepts
+``state_in is state_out``), so the zero-copy torch views of its arrays never go stale; the
+substeps of one ``simulate`` are replayed as one captured graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mytasks.sim import types as gt
+from mytasks.sim.newton_backend.scene import Sim
+from mytasks.sim.newton_backend.state_tensors import StateTensors
+
+_UNLIMITED = 1.0e10
+_NO_EFFORT_LIMIT = 1.0e9
+
+
+class World:
+    def __init__(self, sim: Sim):
+        import newton
+        import warp as wp
+
+        if not sim.envs or sim.actors_per_env == 0:
+            raise RuntimeError("prepare_sim on an empty scene: create envs and actors first")
+        layout = sim.envs[0].layout()
+        for env in sim.envs[1:]:
+            if env.layout() != layout:
+                raise NotImplementedError(
+                    f"env {env.index} holds other actors than env 0; the Newton backend needs every "
+                    "env to hold the same assets in the same order (poses and properties may differ)"
+                )
+        self.sim = sim
+        self.device = sim.device
+        self.params = sim.params
+        self.num_envs = len(sim.envs)
+        self.model = self._build_model(newton, wp)
+        self.state = self.model.state()
+        self.control = self.model.control()
+        self.tensors = StateTensors(self)
+        self.write_dof_properties(list(sim.all_actors()))
+        self.write_shape_properties(list(sim.all_actors()))
+        self._write_poses()
+        newton.eval_fk(self.model, self.state.joint_q, self.state.joint_qd, self.state)
+        self.solver = self._make_solver(newton)
+        self._graph = None
+        self._steps = 0
+
+    # ------------------------------------------------------------------ building
+    def _build_model(self, newton, wp):
+        sp = self.params
+        up = newton.Axis.Z if sp.up_axis == gt.UP_AXIS_Z else newton.Axis.Y
+        gravity = tuple(sp.gravity)
+        env_b = newton.ModelBuilder(up_axis=up, gravity=gravity)
+        env_b.rigid_gap = 0.0
+        self.env_coords, self.env_qd, self.env_joints = [], [], []
+        for actor in self.sim.envs[0].actors:
+            self.env_coords.append(len(env_b.joint_q))
+            self.env_qd.append(len(env_b.joint_qd))
+            self.env_joints.append(len(env_b.joint_type))
+            env_b.add_builder(actor.asset.builder(actor.self_collisions))
+        self.coords_per_env = len(env_b.joint_q)
+        self.qd_per_env = len(env_b.joint_qd)
+        self.joints_per_env = len(env_b.joint_type)
+        self.bodies_per_env = len(env_b.body_mass)
+        self.shapes_per_env = len(env_b.shape_type)
+        scene = newton.ModelBuilder(up_axis=up, gravity=gravity)
+        scene.rigid_gap = 0.0
+        scene.replicate(env_b, self.num_envs)
+        if self.sim.ground is not None:
+            pp = self.sim.ground
+            cfg = newton.ModelBuilder.ShapeConfig(mu=pp.static_friction, restitution=pp.restitution)
+            scene.add_ground_plane(cfg=cfg)
+        model = scene.finalize(device=self.device)
+        assert model.body_count == self.num_envs * self.bodies_per_env
+        assert model.joint_dof_count == self.num_envs * self.qd_per_env
+        return model
+
+    def _make_solver(self, newton):
+        npar = self.params.newton
+        kwargs = dict(
+            solver=npar.solver,
+            integrator=npar.integrator,
+            iterations=npar.iterations,
+            ls_iterations=npar.ls_iterations,
+            cone=npar.cone,
+            impratio=npar.impratio,
+        )
+        if npar.nconmax is not None:
+            kwargs["nconmax"] = npar.nconmax
+        if npar.njmax is not None:
+            kwargs["njmax"] = npar.njmax
+        if self.sim.ground is None and self.shapes_per_env == 0:
+            kwargs["disable_contacts"] = True
+        return newton.solvers.SolverMuJoCo(self.model, **kwargs)
+
+    # ------------------------------------------------------------------ index maps
+    def actor_q_base(self, actor) -> int:
+        return actor.env.index * self.coords_per_env + self.env_coords[actor.handle]
+
+    def actor_qd_base(self, actor) -> int:
+        return actor.env.index * self.qd_per_env + self.env_qd[actor.handle]
+
+    def actor_root_joint(self, actor) -> int:
+        return actor.env.index * self.joints_per_env + self.env_joints[actor.handle]
+
+    def actor_first_shape(self, actor) -> int:
+        return actor.env.index * self.shapes_per_env + actor.shape_offset
+
+    # ------------------------------------------------------------------ properties
+    def write_dof_properties(self, actors) -> None:
+        """Writes Isaac Gym DOF properties of ``actors`` into the model's per-DOF arrays."""
+        import newton
+
+        m = self.model
+        mode_map = {
+            int(gt.DOF_MODE_NONE): int(newton.JointTargetMode.NONE),
+            int(gt.DOF_MODE_POS): int(newton.JointTargetMode.POSITION),
+            int(gt.DOF_MODE_VEL): int(newton.JointTargetMode.VELOCITY),
+            int(gt.DOF_MODE_EFFORT): int(newton.JointTargetMode.EFFORT),
+        }
+        names = (
+            "joint_target_mode joint_target_ke joint_target_kd joint_effort_limit "
+            "joint_velocity_limit joint_friction joint_armature joint_limit_lower joint_limit_upper"
+        ).split()
+        arrays = {n: getattr(m, n).numpy() for n in names}
+        for actor in actors:
+            if actor.asset.dof_count == 0:
+                continue
+            idx = self.actor_qd_base(actor) + np.asarray(actor.asset.dof_qd)
+            p = actor.dof_props
+            modes = p["driveMode"]
+            pos, vel = modes == int(gt.DOF_MODE_POS), modes == int(gt.DOF_MODE_VEL)
+            arrays["joint_target_mode"][idx] = [mode_map[int(x)] for x in modes]
+            arrays["joint_target_ke"][idx] = np.where(pos, p["stiffness"], 0.0)
+            arrays["joint_target_kd"][idx] = np.where(pos | vel, p["damping"], 0.0)
+            arrays["joint_effort_limit"][idx] = np.where(p["effort"] > 0, p["effort"], _NO_EFFORT_LIMIT)
+            arrays["joint_velocity_limit"][idx] = p["velocity"]
+            arrays["joint_friction"][idx] = p["friction"]
+            arrays["joint_armature"][idx] = p["armature"]
+            arrays["joint_limit_lower"][idx] = np.where(p["hasLimits"], p["lower"], -_UNLIMITED)
+            arrays["joint_limit_upper"][idx] = np.where(p["hasLimits"], p["upper"], _UNLIMITED)
+        for n, a in arrays.items():
+            getattr(m, n).assign(a)
+        self.tensors.update_effort_mask()
+
+    def write_shape_properties(self, actors) -> None:
+        m = self.model
+        mu = m.shape_material_mu.numpy()
+        rest = m.shape_material_restitution.numpy()
+        for actor in actors:
+            first = self.actor_first_shape(actor)
+            for k, sp in enumerate(actor.shape_props):
+                mu[first + k] = sp.friction
+                rest[first + k] = sp.restitution
+        m.shape_material_mu.assign(mu)
+        m.shape_material_restitution.assign(rest)
+
+    def _write_poses(self) -> None:
+        import warp as wp
+
+        q = self.state.joint_q.numpy()
+        x_p = self.model.joint_X_p.numpy()
+        for actor in self.sim.all_actors():
+            pose = [*actor.pose.p, *actor.pose.r]
+            if actor.asset.floating:
+                base = self.actor_q_base(actor)
+                q[base : base + 7] = pose
+            else:
+                x_p[self.actor_root_joint(actor)] = pose
+        self.state.joint_q.assign(q)
+        self.model.joint_q.assign(q)
+        self.model.joint_X_p.assign(wp.array(x_p, dtype=wp.transform, device=self.device))
+
+    def notify_properties_changed(self, dofs: bool = False, shapes: bool = False) -> None:
+        import newton
+
+        flags = 0
+        if dofs:
+            flags |= newton.ModelFlags.JOINT_DOF_PROPERTIES | newton.ModelFlags.JOINT_DOF_FORCE_PROPERTIES
+        if shapes:
+            flags |= newton.ModelFlags.SHAPE_PROPERTIES
+        if flags:
+            self.solver.notify_model_changed(flags)
+
+    # ------------------------------------------------------------------ stepping
+    def _substeps(self) -> None:
+        h = self.params.dt / max(1, self.params.substeps)
+        for _ in range(max(1, self.params.substeps)):
+            self.solver.step(self.state, self.state, self.control, None, h)
+
+    def step(self) -> None:
+        """Advances one physics step of ``dt`` (``substeps`` solver steps)."""
+        import warp as wp
+
+        if self._graph is not None:
+            wp.capture_launch(self._graph)
+        elif self.params.newton.graph_capture and self._steps > 0:
+            # The first step ran uncaptured, so every kernel is loaded; capture the next one.
+            with wp.ScopedCapture(device=self.device) as capture:
+                self._substeps()
+            self._graph = capture.graph
+            wp.capture_launch(self._graph)
+        else:
+            self._substeps()
+        self._steps += 1
+
+    # ------------------------------------------------------------------ sensors
+    def enable_contact_forces(self) -> None:
+        raise NotImplementedError("net contact forces are not available on the Newton backend yet")
+
+    def contact_forces(self):
+        raise NotImplementedError("net contact forces are not available on the Newton backend yet")
+
+    def dof_forces(self):
+        raise NotImplementedError("DOF forces are not available on the Newton backend yet")

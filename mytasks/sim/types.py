@@ -1,0 +1,299 @@
+"""Value types and constants of the isaacgym ``gymapi`` module, engine-independent.
+
+These mirror Isaac Gym's names and defaults so that task code written for Isaac Gym reads the
+same here. Only what tasks of the IsaacGymEnvs family use is provided. Quaternions are
+x, y, z, w (Isaac Gym's order); distances in metres, angles in radians, SI units throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+
+class SimType(IntEnum):
+    SIM_PHYSX = 0
+    SIM_FLEX = 1
+    SIM_NEWTON = 2
+
+
+SIM_PHYSX = SimType.SIM_PHYSX
+SIM_FLEX = SimType.SIM_FLEX
+SIM_NEWTON = SimType.SIM_NEWTON
+
+
+class UpAxis(IntEnum):
+    UP_AXIS_Y = 0
+    UP_AXIS_Z = 1
+
+
+UP_AXIS_Y = UpAxis.UP_AXIS_Y
+UP_AXIS_Z = UpAxis.UP_AXIS_Z
+
+
+class DofDriveMode(IntEnum):
+    DOF_MODE_NONE = 0
+    DOF_MODE_POS = 1
+    DOF_MODE_VEL = 2
+    DOF_MODE_EFFORT = 3
+
+
+DOF_MODE_NONE = DofDriveMode.DOF_MODE_NONE
+DOF_MODE_POS = DofDriveMode.DOF_MODE_POS
+DOF_MODE_VEL = DofDriveMode.DOF_MODE_VEL
+DOF_MODE_EFFORT = DofDriveMode.DOF_MODE_EFFORT
+
+
+class DofType(IntEnum):
+    DOF_INVALID = -1
+    DOF_ROTATION = 0
+    DOF_TRANSLATION = 1
+
+
+DOF_ROTATION = DofType.DOF_ROTATION
+DOF_TRANSLATION = DofType.DOF_TRANSLATION
+
+
+class CoordinateSpace(IntEnum):
+    ENV_SPACE = 0
+    LOCAL_SPACE = 1
+    GLOBAL_SPACE = 2
+
+
+ENV_SPACE = CoordinateSpace.ENV_SPACE
+LOCAL_SPACE = CoordinateSpace.LOCAL_SPACE
+GLOBAL_SPACE = CoordinateSpace.GLOBAL_SPACE
+
+
+class StateFlags(IntEnum):
+    STATE_NONE = 0
+    STATE_POS = 1
+    STATE_VEL = 2
+    STATE_ALL = 3
+
+
+STATE_NONE = StateFlags.STATE_NONE
+STATE_POS = StateFlags.STATE_POS
+STATE_VEL = StateFlags.STATE_VEL
+STATE_ALL = StateFlags.STATE_ALL
+
+
+class IndexDomain(IntEnum):
+    DOMAIN_ACTOR = 0
+    DOMAIN_ENV = 1
+    DOMAIN_SIM = 2
+
+
+DOMAIN_ACTOR = IndexDomain.DOMAIN_ACTOR
+DOMAIN_ENV = IndexDomain.DOMAIN_ENV
+DOMAIN_SIM = IndexDomain.DOMAIN_SIM
+
+
+class ContactCollection(IntEnum):
+    CC_NEVER = 0
+    CC_LAST_SUBSTEP = 1
+    CC_ALL_SUBSTEPS = 2
+
+
+CC_NEVER = ContactCollection.CC_NEVER
+CC_LAST_SUBSTEP = ContactCollection.CC_LAST_SUBSTEP
+CC_ALL_SUBSTEPS = ContactCollection.CC_ALL_SUBSTEPS
+
+# Keyboard events a viewer would send; kept so that task code that subscribes to them imports.
+KEY_ESCAPE = 256
+KEY_V = 86
+KEY_R = 82
+
+MESH_NONE = 0
+MESH_COLLISION = 1
+MESH_VISUAL = 2
+MESH_VISUAL_AND_COLLISION = 3
+
+
+@dataclass
+class Vec3:
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+
+    def __iter__(self):
+        return iter((self.x, self.y, self.z))
+
+    def __add__(self, other: Vec3) -> Vec3:
+        return Vec3(self.x + other.x, self.y + other.y, self.z + other.z)
+
+    def __sub__(self, other: Vec3) -> Vec3:
+        return Vec3(self.x - other.x, self.y - other.y, self.z - other.z)
+
+    def __mul__(self, s: float) -> Vec3:
+        return Vec3(self.x * s, self.y * s, self.z * s)
+
+    def length(self) -> float:
+        return math.sqrt(self.x**2 + self.y**2 + self.z**2)
+
+
+@dataclass
+class Quat:
+    """Rotation as x, y, z, w (Isaac Gym's order)."""
+
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+    w: float = 1.0
+
+    def __iter__(self):
+        return iter((self.x, self.y, self.z, self.w))
+
+    @staticmethod
+    def from_axis_angle(axis: Vec3, angle: float) -> Quat:
+        n = axis.length() or 1.0
+        s = math.sin(angle / 2) / n
+        return Quat(axis.x * s, axis.y * s, axis.z * s, math.cos(angle / 2))
+
+    @staticmethod
+    def from_euler_zyx(roll: float, pitch: float, yaw: float) -> Quat:
+        cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+        cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
+        cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
+        return Quat(
+            sr * cp * cy - cr * sp * sy,
+            cr * sp * cy + sr * cp * sy,
+            cr * cp * sy - sr * sp * cy,
+            cr * cp * cy + sr * sp * sy,
+        )
+
+
+@dataclass
+class Transform:
+    p: Vec3 = field(default_factory=Vec3)
+    r: Quat = field(default_factory=Quat)
+
+
+@dataclass
+class PlaneParams:
+    normal: Vec3 = field(default_factory=lambda: Vec3(0.0, 0.0, 1.0))
+    distance: float = 0.0
+    static_friction: float = 1.0
+    dynamic_friction: float = 1.0
+    restitution: float = 0.0
+
+
+@dataclass
+class PhysXParams:
+    """Accepted for compatibility with task YAMLs written for Isaac Gym; see docs/conventions.md
+    for which keys mean something on Newton."""
+
+    num_threads: int = 4
+    solver_type: int = 1
+    use_gpu: bool = True
+    num_position_iterations: int = 4
+    num_velocity_iterations: int = 1
+    contact_offset: float = 0.02
+    rest_offset: float = 0.001
+    bounce_threshold_velocity: float = 0.2
+    max_depenetration_velocity: float = 100.0
+    default_buffer_size_multiplier: float = 2.0
+    max_gpu_contact_pairs: int = 1024 * 1024
+    num_subscenes: int = 4
+    contact_collection: ContactCollection = CC_ALL_SUBSTEPS
+    friction_offset_threshold: float = 0.04
+    friction_correlation_distance: float = 0.025
+    always_use_articulations: bool = False
+
+
+@dataclass
+class NewtonParams:
+    """Settings of the Newton engine (task YAML ``sim.newton``).
+
+    solver: MuJoCo-Warp constraint solver, "newton" or "cg". iterations / ls_iterations: its
+    iteration caps. nconmax / njmax: contact points and constraint rows per world; None lets the
+    solver estimate them from the initial state (too small for robots that start in the air).
+    cone: "pyramidal" or "elliptic" friction cone. impratio: frictional-to-normal impedance ratio.
+    graph_capture: replay the substeps as one captured graph (CUDA and CPU).
+    """
+
+    solver: str = "newton"
+    integrator: str = "implicitfast"
+    iterations: int = 20
+    ls_iterations: int = 10
+    nconmax: int | None = None
+    njmax: int | None = None
+    cone: str = "pyramidal"
+    impratio: float = 1.0
+    graph_capture: bool = True
+
+
+@dataclass
+class SimParams:
+    dt: float = 1.0 / 60.0
+    substeps: int = 2
+    up_axis: UpAxis = UP_AXIS_Z
+    gravity: Vec3 = field(default_factory=lambda: Vec3(0.0, 0.0, -9.81))
+    num_client_threads: int = 0
+    use_gpu_pipeline: bool = True
+    physx: PhysXParams = field(default_factory=PhysXParams)
+    newton: NewtonParams = field(default_factory=NewtonParams)
+
+
+@dataclass
+class AssetOptions:
+    fix_base_link: bool = False
+    default_dof_drive_mode: DofDriveMode = DOF_MODE_NONE
+    collapse_fixed_joints: bool = False
+    replace_cylinder_with_capsule: bool = False
+    flip_visual_attachments: bool = False
+    density: float = 1000.0
+    angular_damping: float = 0.0
+    linear_damping: float = 0.0
+    armature: float = 0.0
+    thickness: float = 0.02
+    disable_gravity: bool = False
+    max_angular_velocity: float = 64.0
+    max_linear_velocity: float = 1000.0
+    use_mesh_materials: bool = False
+    override_com: bool = False
+    override_inertia: bool = False
+    vhacd_enabled: bool = False
+
+
+@dataclass
+class RigidShapeProperties:
+    friction: float = 1.0
+    rolling_friction: float = 0.0
+    torsion_friction: float = 0.0
+    restitution: float = 0.0
+    compliance: float = 0.0
+    thickness: float = 0.0
+    contact_offset: float = 0.0
+    rest_offset: float = 0.0
+    filter: int = 0
+
+
+@dataclass
+class RigidBodyProperties:
+    mass: float = 0.0
+    invMass: float = 0.0
+    com: Vec3 = field(default_factory=Vec3)
+    inertia: np.ndarray = field(default_factory=lambda: np.zeros((3, 3), dtype=np.float32))
+    flags: int = 0
+
+
+DofState = np.dtype([("pos", np.float32), ("vel", np.float32)])
+
+DOF_PROPERTIES_DTYPE = np.dtype(
+    [
+        ("hasLimits", np.bool_),
+        ("lower", np.float32),
+        ("upper", np.float32),
+        ("driveMode", np.int32),
+        ("velocity", np.float32),
+        ("effort", np.float32),
+        ("stiffness", np.float32),
+        ("damping", np.float32),
+        ("friction", np.float32),
+        ("armature", np.float32),
+    ]
+)

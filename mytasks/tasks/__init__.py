@@ -1,0 +1,51 @@
+"""The task registry: ``isaacgym_task_map[name]`` is the task class for the YAML ``name:``.
+
+Task modules are imported on first access, so listing the tasks, composing configs and
+reporting bad input stay instant, and the physics backend can be chosen before any task
+module imports ``gymapi``. Register your own with ``isaacgym_task_map["MyTask"] = MyTask``
+or ``register_task("MyTask", "my_package.my_module:MyTask")``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import MutableMapping
+
+_BUILTIN = {
+    "Cartpole": "mytasks.tasks.cartpole:Cartpole",
+}
+
+
+class TaskMap(MutableMapping):
+    """A dict of task classes whose entries may be "module:Class" strings until first use."""
+
+    def __init__(self, entries: dict):
+        self._entries = dict(entries)
+
+    def __getitem__(self, name: str):
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, _, cls = entry.partition(":")
+            entry = getattr(importlib.import_module(module), cls)
+            self._entries[name] = entry
+        return entry
+
+    def __setitem__(self, name: str, task) -> None:
+        self._entries[name] = task
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+isaacgym_task_map = TaskMap(_BUILTIN)
+
+
+def register_task(name: str, task) -> None:
+    """Adds a task class (or a "module:Class" path) under ``name``."""
+    isaacgym_task_map[name] = task

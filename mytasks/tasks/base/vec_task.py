@@ -1,0 +1,249 @@
+"""The env contract every task follows: IsaacGymEnvs' ``VecTask``.
+
+Construction
+    ``Task(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture,
+    force_render)``. The subclass sets ``self.cfg = cfg``, writes ``cfg["env"]["numObservations"]``
+    and ``["numActions"]`` when they are derived, then calls ``super().__init__``, which parses
+    ``cfg["sim"]``, acquires the gym, calls the subclass's ``create_sim()``, ``prepare_sim``, and
+    allocates the buffers. The subclass sets ``self.max_episode_length``.
+
+Devices
+    ``self.device`` (where the buffers and sim tensors live) is the CUDA sim device when
+    ``sim.use_gpu_pipeline`` is true and ``sim_device`` is CUDA, else "cpu". ``step`` returns its
+    tensors on ``rl_device``.
+
+Buffers (on ``self.device``), N = ``num_envs``
+    ``obs_buf`` (N, num_obs) float32; ``states_buf`` (N, num_states) float32; ``rew_buf`` (N,)
+    float32; ``reset_buf`` (N,) int64, initialised to ones so that every env resets on the first
+    step; ``timeout_buf``, ``progress_buf``, ``randomize_buf`` (N,) int64 zeros; ``extras`` dict.
+
+``step(actions)``, actions (N, num_actions) float32 on any device
+    1. clamp to ±``clipActions``; 2. ``pre_physics_step(actions)``; 3. ``controlFrequencyInv``
+    times ``simulate`` (rendering first when ``force_render``); 4. ``fetch_results`` on a CPU
+    pipeline; 5. ``post_physics_step()`` — the task advances ``progress_buf``, resets the envs
+    flagged on the previous step, computes observations, reward and ``reset_buf``;
+    6. ``timeout_buf = (progress_buf >= max_episode_length - 1) & (reset_buf != 0)``;
+    7. ``extras["time_outs"] = timeout_buf``; 8. obs clamped to ±``clipObservations``.
+    Returns ``({"obs": obs[, "states": states]}, rew_buf, reset_buf, extras)`` on rl_device.
+    An env flagged done in one step starts its new episode in the next ``post_physics_step``
+    (auto-reset one step late, as in IsaacGymEnvs): the observation returned with done=1 is
+    the last one of the ended episode.
+
+``reset()`` resets nothing and returns the current observation dict; ``reset_done()`` resets
+the flagged envs and returns ``(obs_dict, done_env_ids)``.
+
+Spaces: ``observation_space`` Box(-inf, inf, (num_obs,)), ``action_space`` Box(-1, 1,
+(num_actions,)), ``state_space`` Box(-inf, inf, (num_states,)) when num_states > 0.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mytasks.sim import gymapi
+
+_ENGINES = {"newton": "SIM_NEWTON", "physx": "SIM_PHYSX", "flex": "SIM_FLEX"}
+
+
+def _finite(value, default: float = math.inf) -> float:
+    return default if value is None else float(value)
+
+
+class VecTask:
+    def __init__(self, config: dict, rl_device: str, sim_device: str, graphics_device_id: int,
+                 headless: bool, virtual_screen_capture: bool = False, force_render: bool = False):  # fmt: skip
+        self.cfg = config
+        self.rl_device = rl_device
+        self.sim_device = sim_device
+        device_type, _, index = sim_device.partition(":")
+        self.device_type = device_type
+        self.device_id = int(index) if index else 0
+        self.device = "cpu"
+        if self.cfg["sim"].get("use_gpu_pipeline", False):
+            if device_type in ("cuda", "gpu"):
+                self.device = f"cuda:{self.device_id}"
+            else:
+                print("mytasks: the GPU pipeline needs a CUDA sim device; using the CPU pipeline")
+                self.cfg["sim"]["use_gpu_pipeline"] = False
+        self.headless = headless
+        self.virtual_screen_capture = virtual_screen_capture
+        self.force_render = force_render
+        env = self.cfg["env"]
+        enable_camera_sensors = env.get("enableCameraSensors", False)
+        self.graphics_device_id = -1 if headless and not enable_camera_sensors else graphics_device_id
+
+        self.num_environments = int(env["numEnvs"])
+        self.num_agents = int(env.get("numAgents", 1))
+        self.num_observations = int(env["numObservations"])
+        self.num_states = int(env.get("numStates", 0))
+        self.num_actions = int(env["numActions"])
+        self.control_freq_inv = int(env.get("controlFrequencyInv", 1))
+        self.clip_obs = _finite(env.get("clipObservations"))
+        self.clip_actions = _finite(env.get("clipActions"))
+        self.obs_space = spaces.Box(np.ones(self.num_obs) * -np.inf, np.ones(self.num_obs) * np.inf)
+        self.state_space = spaces.Box(np.ones(self.num_states) * -np.inf, np.ones(self.num_states) * np.inf)
+        self.act_space = spaces.Box(np.ones(self.num_actions) * -1.0, np.ones(self.num_actions) * 1.0)
+        self.render_fps = env.get("renderFPS", -1)
+        self.control_steps = 0
+        self.total_train_env_frames = 0
+
+        engine = str(self.cfg.get("physics_engine", "newton")).lower()
+        if engine not in _ENGINES:
+            raise ValueError(f"unknown physics_engine '{engine}'; choose newton or physx")
+        self.physics_engine = getattr(gymapi, _ENGINES[engine])
+        self.sim_params = self._parse_sim_params(self.cfg["sim"])
+        self.gym = gymapi.acquire_gym()
+        self.create_sim()
+        self.gym.prepare_sim(self.sim)
+        self.sim_initialized = True
+        self.viewer = None
+        self.set_viewer()
+        self.allocate_buffers()
+        self.obs_dict: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ set-up
+    def _parse_sim_params(self, cfg_sim: dict) -> Any:
+        sp = gymapi.SimParams()
+        up = cfg_sim.get("up_axis", "z")
+        if up not in ("z", "y"):
+            raise ValueError(f"sim.up_axis must be 'z' or 'y', got '{up}'")
+        sp.up_axis = gymapi.UP_AXIS_Z if up == "z" else gymapi.UP_AXIS_Y
+        sp.dt = float(cfg_sim["dt"])
+        sp.num_client_threads = int(cfg_sim.get("num_client_threads", 0))
+        sp.use_gpu_pipeline = bool(cfg_sim.get("use_gpu_pipeline", False))
+        sp.substeps = int(cfg_sim.get("substeps", 2))
+        sp.gravity = gymapi.Vec3(*cfg_sim.get("gravity", [0.0, 0.0, -9.81]))
+        for block in ("physx", "newton"):
+            target = getattr(sp, block, None)
+            for key, value in (cfg_sim.get(block) or {}).items():
+                if target is None:
+                    continue
+                if key == "contact_collection":
+                    value = gymapi.ContactCollection(int(value))
+                if hasattr(target, key):
+                    setattr(target, key, value)
+                elif block == "newton":
+                    raise ValueError(f"unknown key sim.newton.{key}")
+        return sp
+
+    def create_sim(self, compute_device: int, graphics_device: int, physics_engine, sim_params):
+        """Creates the sim (the subclass's ``create_sim()`` calls this through ``super()``)."""
+        sim = self.gym.create_sim(compute_device, graphics_device, physics_engine, sim_params)
+        if sim is None:
+            raise RuntimeError("the physics engine could not create a sim")
+        return sim
+
+    def set_viewer(self) -> None:
+        self.enable_viewer_sync = True
+        if self.headless:
+            return
+        camera = gymapi.CameraProperties() if hasattr(gymapi, "CameraProperties") else None
+        self.viewer = self.gym.create_viewer(self.sim, camera)
+        if self.viewer is None:
+            print("mytasks: no viewer is available here; running headless", file=sys.stderr)
+            self.headless = True
+
+    def allocate_buffers(self) -> None:
+        n, dev = self.num_envs, self.device
+        self.obs_buf = torch.zeros((n, self.num_obs), device=dev, dtype=torch.float)
+        self.states_buf = torch.zeros((n, self.num_states), device=dev, dtype=torch.float)
+        self.rew_buf = torch.zeros(n, device=dev, dtype=torch.float)
+        self.reset_buf = torch.ones(n, device=dev, dtype=torch.long)
+        self.timeout_buf = torch.zeros(n, device=dev, dtype=torch.long)
+        self.progress_buf = torch.zeros(n, device=dev, dtype=torch.long)
+        self.randomize_buf = torch.zeros(n, device=dev, dtype=torch.long)
+        self.extras: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ the contract
+    @property
+    def num_envs(self) -> int:
+        return self.num_environments
+
+    @property
+    def num_obs(self) -> int:
+        return self.num_observations
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return self.obs_space
+
+    @property
+    def action_space(self) -> spaces.Box:
+        return self.act_space
+
+    def get_number_of_agents(self) -> int:
+        return self.num_agents
+
+    def pre_physics_step(self, actions: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def post_physics_step(self) -> None:
+        raise NotImplementedError
+
+    def reset_idx(self, env_ids: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def step(self, actions: torch.Tensor):
+        action_tensor = torch.clamp(actions.to(self.device), -self.clip_actions, self.clip_actions)
+        self.pre_physics_step(action_tensor)
+        for _ in range(self.control_freq_inv):
+            if self.force_render:
+                self.render()
+            self.gym.simulate(self.sim)
+        if self.device == "cpu":
+            self.gym.fetch_results(self.sim, True)
+        self.post_physics_step()
+        self.control_steps += 1
+        self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1) & (self.reset_buf != 0)
+        self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
+        self._fill_obs_dict()
+        return self.obs_dict, self.rew_buf.to(self.rl_device), self.reset_buf.to(self.rl_device), self.extras
+
+    def _fill_obs_dict(self) -> None:
+        self.obs_dict["obs"] = torch.clamp(self.obs_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
+        if self.num_states > 0:
+            self.obs_dict["states"] = self.get_state()
+
+    def zero_actions(self) -> torch.Tensor:
+        return torch.zeros((self.num_envs, self.num_actions), dtype=torch.float32, device=self.rl_device)
+
+    def reset(self):
+        """Resets nothing (envs reset themselves); returns the current observation dict."""
+        self._fill_obs_dict()
+        return self.obs_dict
+
+    def reset_done(self):
+        done_env_ids = self.reset_buf.nonzero(as_tuple=False).flatten()
+        if len(done_env_ids) > 0:
+            self.reset_idx(done_env_ids)
+        self._fill_obs_dict()
+        return self.obs_dict, done_env_ids
+
+    def get_state(self) -> torch.Tensor:
+        return torch.clamp(self.states_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
+
+    def set_train_info(self, env_frames: int, *args, **kwargs) -> None:
+        self.total_train_env_frames = env_frames
+
+    def get_env_state(self) -> dict | None:
+        """Saved with checkpoints (rl-games' ``env_state``); tasks with curricula override it."""
+        return None
+
+    def set_env_state(self, env_state: dict | None) -> None:
+        pass
+
+    def render(self, mode: str = "rgb_array") -> None:
+        if self.viewer is not None:
+            self.gym.step_graphics(self.sim)
+            self.gym.draw_viewer(self.viewer, self.sim, True)
+
+    def close(self) -> None:
+        if getattr(self, "viewer", None) is not None:
+            self.gym.destroy_viewer(self.viewer)
+        self.gym.destroy_sim(self.sim)

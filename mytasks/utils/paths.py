@@ -1,0 +1,20 @@
+"""Where the project's files are, wherever it is run from."""
+
+from __future__ import annotations
+
+import os
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_DIR = os.path.dirname(PACKAGE_DIR)
+ASSETS_DIR = os.path.join(PROJECT_DIR, "assets")
+CONFIG_DIR = os.path.join(PROJECT_DIR, "cfg")
+
+
+def asset_root(configured: str | None) -> str:
+    """The asset root a task YAML names: absolute as given, relative to the project, or the
+    project's own assets/ when none is given."""
+    if not configured:
+        return ASSETS_DIR
+    if os.path.isabs(configured):
+        return configured
+    return os.path.normpath(os.path.join(PROJECT_DIR, configured))
