@@ -115,7 +115,6 @@ class Cartpole(VecTask):
         self.compute_reward()
 
 
-@torch.jit.script
 def compute_cartpole_reward(pole_angle: torch.Tensor, pole_vel: torch.Tensor, cart_vel: torch.Tensor,
                             cart_pos: torch.Tensor, reset_dist: float, reset_buf: torch.Tensor,
                             progress_buf: torch.Tensor, max_episode_length: int, w_cart_vel: float,

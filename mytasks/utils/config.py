@@ -55,8 +55,12 @@ def compose(overrides: list[str], config_dir: str = CONFIG_DIR) -> DictConfig:
 
 
 def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+    text = [t.strip() for t in str(e).strip().splitlines() if t.strip()]
+    if not text:
+        return type(e).__name__
+    # Hydra puts its hint ("To append to your config use +foo=1") on the second line.
+    hint = [t for t in text[1:2] if t.lower().startswith("to ")]
+    return " ".join(text[:1] + hint)
 
 
 def _check_task_override(overrides: list[str], config_dir: str) -> None:
@@ -86,6 +90,10 @@ def check(cfg: DictConfig) -> None:
     _as_int(cfg, "num_envs", allow_empty=True)
     _as_int(cfg, "seed", allow_empty=False)
     _as_int(cfg, "max_iterations", allow_empty=True)
+    try:
+        cfg.task.env.numEnvs = int(cfg.task.env.numEnvs)
+    except (ValueError, TypeError):
+        raise UserError(f"task.env.numEnvs must be a whole number, got '{cfg.task.env.numEnvs}'") from None
     if cfg.num_envs != "" and int(cfg.num_envs) < 1:
         raise UserError(f"num_envs must be at least 1, got {cfg.num_envs}")
     engine = str(cfg.physics_engine).lower()

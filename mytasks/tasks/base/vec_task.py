@@ -86,9 +86,9 @@ class VecTask:
         self.control_freq_inv = int(env.get("controlFrequencyInv", 1))
         self.clip_obs = _finite(env.get("clipObservations"))
         self.clip_actions = _finite(env.get("clipActions"))
-        self.obs_space = spaces.Box(np.ones(self.num_obs) * -np.inf, np.ones(self.num_obs) * np.inf)
-        self.state_space = spaces.Box(np.ones(self.num_states) * -np.inf, np.ones(self.num_states) * np.inf)
-        self.act_space = spaces.Box(np.ones(self.num_actions) * -1.0, np.ones(self.num_actions) * 1.0)
+        self.obs_space = spaces.Box(-np.inf, np.inf, (self.num_obs,), np.float32)
+        self.state_space = spaces.Box(-np.inf, np.inf, (self.num_states,), np.float32)
+        self.act_space = spaces.Box(-1.0, 1.0, (self.num_actions,), np.float32)
         self.render_fps = env.get("renderFPS", -1)
         self.control_steps = 0
         self.total_train_env_frames = 0

@@ -1,0 +1,56 @@
+"""Shared set-up: everything runs on the CPU with the real Newton engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ASSETS = os.path.join(ROOT, "assets")
+
+
+def build_cartpole(num_envs: int = 4, *, fixed: bool = True, gravity: float = -9.81, dt: float = 1 / 60,
+                   substeps: int = 2, drive=None, height: float = 2.0, ground: bool = True, pose_fn=None):  # fmt: skip
+    """A cart-pole sim through the isaacgym API. ``drive(props)`` edits each actor's DOF props."""
+    from mytasks.sim import gymapi
+
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline = False
+    sp.dt, sp.substeps = dt, substeps
+    sp.gravity = gymapi.Vec3(0.0, 0.0, gravity)
+    sp.newton.nconmax, sp.newton.njmax = 8, 32
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    if ground:
+        gym.add_ground(sim, gymapi.PlaneParams())
+    opts = gymapi.AssetOptions()
+    opts.fix_base_link = fixed
+    asset = gym.load_asset(sim, ASSETS, "urdf/cartpole.urdf", opts)
+    envs = []
+    for i in range(num_envs):
+        env = gym.create_env(sim, gymapi.Vec3(-2, -2, 0), gymapi.Vec3(2, 2, 2), 2)
+        pose = pose_fn(i) if pose_fn else gymapi.Transform(gymapi.Vec3(0.0, 0.0, height))
+        h = gym.create_actor(env, asset, pose, "cartpole", i, 1, 0)
+        props = gym.get_actor_dof_properties(env, h)
+        props["driveMode"][:] = gymapi.DOF_MODE_NONE
+        if drive:
+            drive(props)
+        gym.set_actor_dof_properties(env, h, props)
+        envs.append(env)
+    gym.prepare_sim(sim)
+    return gym, sim, envs, asset
+
+
+def run_train(*args: str, timeout: float = 600, cwd: str | None = None) -> subprocess.CompletedProcess:
+    """``python train.py ARGS`` as a user runs it, on the CPU."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd or ROOT, env=env)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("runs"))

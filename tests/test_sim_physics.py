@@ -1,0 +1,123 @@
+"""The Newton backend against closed-form physics, through the isaacgym API."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import build_cartpole
+
+from mytasks.sim import gymapi, gymtorch
+
+M_CART, M_POLE, POLE_COM = 1.0, 0.1, 0.5  # assets/urdf/cartpole.urdf
+I_POLE_COM = 0.008346
+
+
+def _stiff_pole(props):
+    props["driveMode"][1] = gymapi.DOF_MODE_POS
+    props["stiffness"][1] = 1.0e5
+    props["damping"][1] = 1.0e3
+    props["effort"][1] = 1.0e6
+
+
+def test_constant_force_accelerates_cart_at_f_over_m():
+    """A 2 N push on the cart with the pole held rigid by a stiff drive: x = F t² / (2 (m_c + m_p))."""
+
+    def drive(props):
+        props["driveMode"][0] = gymapi.DOF_MODE_EFFORT
+        _stiff_pole(props)
+
+    gym, sim, _, _ = build_cartpole(2, drive=drive, gravity=0.0, dt=0.01, substeps=2)
+    dof = gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim)).view(2, 2, 2)
+    force = torch.zeros(4)
+    force[0] = 2.0  # env 0's cart; env 1 stays at rest
+    gym.set_dof_actuation_force_tensor(sim, gymtorch.unwrap_tensor(force))
+    steps = 100
+    for _ in range(steps):
+        gym.simulate(sim)
+    gym.refresh_dof_state_tensor(sim)
+    t = steps * 0.01
+    a = 2.0 / (M_CART + M_POLE)
+    assert dof[0, 0, 0].item() == pytest.approx(0.5 * a * t * t, rel=0.01)
+    assert dof[0, 0, 1].item() == pytest.approx(a * t, rel=0.01)
+    assert dof[1, 0, 0].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_pendulum_small_angle_period():
+    """The pole hanging below a cart held in place swings with T = 2π sqrt(I_pivot / (m g d))."""
+
+    def drive(props):
+        props["driveMode"][0] = gymapi.DOF_MODE_POS
+        props["stiffness"][0] = 1.0e6
+        props["damping"][0] = 1.0e4
+        props["effort"][0] = 1.0e7
+
+    dt = 0.002
+    gym, sim, _, _ = build_cartpole(1, drive=drive, dt=dt, substeps=1)
+    dof_t = gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim))
+    dof = dof_t.view(1, 2, 2)
+    dof[0, 1, 0] = math.pi + 0.05  # hanging down, 0.05 rad off
+    gym.set_dof_state_tensor(sim, gymtorch.unwrap_tensor(dof_t))
+    angles = []
+    for _ in range(int(4.0 / dt)):
+        gym.simulate(sim)
+        gym.refresh_dof_state_tensor(sim)
+        angles.append(dof[0, 1, 0].item() - math.pi)
+    angles = np.array(angles)
+    up = np.nonzero((angles[:-1] < 0) & (angles[1:] >= 0))[0]  # upward zero crossings
+    period = np.mean(np.diff(up)) * dt
+    i_pivot = I_POLE_COM + M_POLE * POLE_COM**2
+    expected = 2 * math.pi * math.sqrt(i_pivot / (M_POLE * 9.81 * POLE_COM))
+    assert len(up) >= 2
+    assert period == pytest.approx(expected, rel=0.01)
+    assert np.abs(angles).max() == pytest.approx(0.05, rel=0.05)  # no energy gained or lost
+
+
+def test_free_fall_and_root_state_layout():
+    """A floating body with no ground falls z = z0 - g t² / 2; the root quaternion is x, y, z, w."""
+    q = gymapi.Quat.from_axis_angle(gymapi.Vec3(0, 0, 1), math.pi / 2)
+    pose = gymapi.Transform(gymapi.Vec3(0.0, 0.0, 5.0), q)
+    gym, sim, _, _ = build_cartpole(2, fixed=False, ground=False, dt=0.01, substeps=2, pose_fn=lambda i: pose)
+    root = gymtorch.wrap_tensor(gym.acquire_actor_root_state_tensor(sim))
+    gym.refresh_actor_root_state_tensor(sim)
+    assert root.shape == (2, 13)
+    torch.testing.assert_close(root[0, 3:7], torch.tensor([0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4)]))
+    steps = 50
+    for _ in range(steps):
+        gym.simulate(sim)
+    gym.refresh_actor_root_state_tensor(sim)
+    h, n = 0.005, 2 * steps  # substep length and count
+    t = n * h
+    # Semi-implicit Euler (MuJoCo's) lands exactly on z0 - g h² n (n + 1) / 2, within g h t / 2
+    # of the continuous answer z0 - g t² / 2.
+    assert root[0, 2].item() == pytest.approx(5.0 - 9.81 * h * h * n * (n + 1) / 2, abs=1e-4)
+    assert root[0, 2].item() == pytest.approx(5.0 - 0.5 * 9.81 * t * t, abs=9.81 * h * t / 2 + 1e-4)
+    assert root[0, 9].item() == pytest.approx(-9.81 * t, rel=1e-4)  # linear velocity z
+    torch.testing.assert_close(root[0, 3:7], torch.tensor([0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4)]))
+
+
+def test_position_drive_settles_at_target():
+    """A critically damped PD drive on the pole holds it at its position target against gravity."""
+
+    def drive(props):
+        props["driveMode"][0] = gymapi.DOF_MODE_POS
+        props["stiffness"][0] = 1.0e4
+        props["damping"][0] = 2.0e2
+        _stiff_pole(props)
+        props["stiffness"][1] = 400.0
+        props["damping"][1] = 10.0
+
+    gym, sim, _, _ = build_cartpole(2, drive=drive, dt=0.005, substeps=2)
+    dof = gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim)).view(2, 2, 2)
+    target = torch.tensor([0.0, 0.3, 0.0, -0.2])
+    gym.set_dof_position_target_tensor(sim, gymtorch.unwrap_tensor(target))
+    for _ in range(400):
+        gym.simulate(sim)
+    gym.refresh_dof_state_tensor(sim)
+    # Static balance: k (θ* - θ) = m g d sin θ  (gravity pulls the raised pole further over).
+    k, mgd = 400.0, M_POLE * 9.81 * POLE_COM
+    for env, goal in ((0, 0.3), (1, -0.2)):
+        theta = dof[env, 1, 0].item()
+        assert k * (goal - theta) == pytest.approx(-mgd * math.sin(theta), abs=2e-3)
