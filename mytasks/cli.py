@@ -146,7 +146,8 @@ def run(argv: list[str]) -> None:
 
     task_name = cfg.task.name
     if task_name not in isaacgym_task_map:
-        raise UserError(f"task '{task_name}' is not registered; registered tasks: {', '.join(sorted(isaacgym_task_map))}")
+        known = ", ".join(sorted(isaacgym_task_map))
+        raise UserError(f"task '{task_name}' is not registered; registered tasks: {known}")
     cfg.seed = set_seed(int(cfg.seed), bool(cfg.torch_deterministic))
     cfg.train.params.seed = cfg.seed
     ckpt = ""

@@ -45,4 +45,6 @@ class RLGPUEnv(IVecEnv):
 def register_rlgpu(create_task: Callable[..., object]) -> None:
     """Makes ``env_name: rlgpu`` build tasks with ``create_task(**kwargs)``."""
     vecenv.register("RLGPU", lambda config_name, num_actors, **kwargs: RLGPUEnv(config_name, num_actors, **kwargs))
-    env_configurations.register("rlgpu", {"vecenv_type": "RLGPU", "env_creator": lambda **kwargs: create_task(**kwargs)})
+    env_configurations.register(
+        "rlgpu", {"vecenv_type": "RLGPU", "env_creator": lambda **kwargs: create_task(**kwargs)}
+    )

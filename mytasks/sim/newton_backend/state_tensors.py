@@ -63,7 +63,7 @@ class StateTensors:
         counts = [a.asset.dof_count for a in actors]
         width = max(counts) if counts else 0
         table = np.zeros((len(actors), max(width, 1)), dtype=np.int64)
-        for i, (s, c) in enumerate(zip(dof_start, counts)):
+        for i, (s, c) in enumerate(zip(dof_start, counts, strict=True)):
             if c:
                 table[i, :c] = np.arange(s, s + c)
                 table[i, c:] = s + c - 1

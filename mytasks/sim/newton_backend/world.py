@@ -48,6 +48,7 @@ class World:
         self.solver = self._make_solver(newton)
         self._graph = None
         self._steps = 0
+        self._contact_sensor = self._contacts = self._observables = None
 
     # ------------------------------------------------------------------ building
     def _build_model(self, newton, wp):
@@ -190,7 +191,9 @@ class World:
     def _substeps(self) -> None:
         h = self.params.dt / max(1, self.params.substeps)
         for _ in range(max(1, self.params.substeps)):
-            self.solver.step(self.state, self.state, self.control, None, h)
+            self.solver.step(self.state, self.state, self.control, self._contacts, h, observables=self._observables)
+        if self._contact_sensor is not None:
+            self._contact_sensor.update(self.state, self._contacts, observables=self._observables)
 
     def step(self) -> None:
         """Advances one physics step of ``dt`` (``substeps`` solver steps)."""
@@ -210,10 +213,31 @@ class World:
 
     # ------------------------------------------------------------------ sensors
     def enable_contact_forces(self) -> None:
-        raise NotImplementedError("net contact forces are not available on the Newton backend yet")
+        """Measures the net contact force on every body from now on (after each step's last substep)."""
+        if self._contact_sensor is not None:
+            return
+        import newton
+        from newton.sensors import SensorContact
+
+        self._contact_sensor = SensorContact(
+            self.model, sensing_bodies=list(range(self.model.body_count)), request_contact_attributes=False
+        )
+        pipeline = newton.CollisionPipeline(
+            self.model, rigid_contact_max=self.solver.get_max_contact_count(), soft_contact_max=0
+        )
+        self._contacts = pipeline.contacts()
+        self._observables = self.solver.observables(
+            kinds=self._contact_sensor.solver_observable_kinds, contacts=self._contacts
+        )
+        self._graph = None  # the step changes: capture it again
 
     def contact_forces(self):
-        raise NotImplementedError("net contact forces are not available on the Newton backend yet")
+        """Net contact force per body [N], world frame, (num_bodies, 3) torch view."""
+        import warp as wp
+
+        if self._contact_sensor is None:
+            raise RuntimeError("acquire_net_contact_force_tensor first")
+        return wp.to_torch(self._contact_sensor.total_force).view(-1, 3)
 
     def dof_forces(self):
         raise NotImplementedError("DOF forces are not available on the Newton backend yet")
