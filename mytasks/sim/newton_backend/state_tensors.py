@@ -78,7 +78,6 @@ class StateTensors:
         self.rigid_body_state = torch.zeros(self.num_bodies, 13, **f32)
         self.net_contact_force = torch.zeros(self.num_bodies, 3, **f32)
         self.dof_force = torch.zeros(self.num_dofs, **f32)
-        self.dof_actuation = torch.zeros(self.num_dofs, **f32)
 
     def update_effort_mask(self) -> None:
         import newton
@@ -109,7 +108,6 @@ class StateTensors:
     # ------------------------------------------------------------------ setters
     def set_dof_actuation_force(self, forces: torch.Tensor) -> None:
         _check(forces, (self.num_dofs,), "DOF actuation force")
-        self.dof_actuation.copy_(forces)
         self.joint_f[self.dof_qd_idx] = forces * self.effort_mask
 
     def set_dof_position_target(self, targets: torch.Tensor) -> None:

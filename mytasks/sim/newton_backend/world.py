@@ -22,7 +22,6 @@ _NO_EFFORT_LIMIT = 1.0e9
 class World:
     def __init__(self, sim: Sim):
         import newton
-        import warp as wp
 
         if not sim.envs or sim.actors_per_env == 0:
             raise RuntimeError("prepare_sim on an empty scene: create envs and actors first")
@@ -37,7 +36,7 @@ class World:
         self.device = sim.device
         self.params = sim.params
         self.num_envs = len(sim.envs)
-        self.model = self._build_model(newton, wp)
+        self.model = self._build_model(newton)
         self.state = self.model.state()
         self.control = self.model.control()
         self.tensors = StateTensors(self)
@@ -51,7 +50,7 @@ class World:
         self._contact_sensor = self._contacts = self._observables = None
 
     # ------------------------------------------------------------------ building
-    def _build_model(self, newton, wp):
+    def _build_model(self, newton):
         sp = self.params
         up = newton.Axis.Z if sp.up_axis == gt.UP_AXIS_Z else newton.Axis.Y
         gravity = tuple(sp.gravity)
