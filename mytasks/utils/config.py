@@ -71,7 +71,8 @@ def _check_task_override(overrides: list[str], config_dir: str) -> None:
             raise UserError(f"unknown task '{value}'; registered tasks: {', '.join(sorted(tasks))}")
 
 
-def _as_int(cfg: DictConfig, key: str, allow_empty: bool) -> None:
+def _as_int(cfg: DictConfig, key: str, allow_empty: bool, label: str | None = None) -> None:
+    """Makes ``cfg[key]`` an int, or raises a UserError naming it as ``label`` (default: key)."""
     value = cfg[key]
     if allow_empty and value == "":
         return
@@ -80,7 +81,7 @@ def _as_int(cfg: DictConfig, key: str, allow_empty: bool) -> None:
             cfg[key] = int(str(value))
         except ValueError:
             hint = "a whole number, or leave it out" if allow_empty else "a whole number"
-            raise UserError(f"{key} must be {hint}, got '{value}'") from None
+            raise UserError(f"{label or key} must be {hint}, got '{value}'") from None
 
 
 def check(cfg: DictConfig) -> None:
@@ -90,10 +91,7 @@ def check(cfg: DictConfig) -> None:
     _as_int(cfg, "num_envs", allow_empty=True)
     _as_int(cfg, "seed", allow_empty=False)
     _as_int(cfg, "max_iterations", allow_empty=True)
-    try:
-        cfg.task.env.numEnvs = int(cfg.task.env.numEnvs)
-    except (ValueError, TypeError):
-        raise UserError(f"task.env.numEnvs must be a whole number, got '{cfg.task.env.numEnvs}'") from None
+    _as_int(cfg.task.env, "numEnvs", allow_empty=False, label="task.env.numEnvs")
     if cfg.num_envs != "" and int(cfg.num_envs) < 1:
         raise UserError(f"num_envs must be at least 1, got {cfg.num_envs}")
     engine = str(cfg.physics_engine).lower()
