@@ -121,3 +121,39 @@ def test_position_drive_settles_at_target():
     for env, goal in ((0, 0.3), (1, -0.2)):
         theta = dof[env, 1, 0].item()
         assert k * (goal - theta) == pytest.approx(-mgd * math.sin(theta), abs=2e-3)
+
+
+def test_dof_forces_report_drive_and_effort_actuation():
+    """The DOF force tensor holds what each DOF's actuator applies: a holding PD drive carries the
+    gravity torque m g d sin θ; a saturated one reports its effort limit; an EFFORT DOF reports
+    the applied effort."""
+
+    def drive(props):
+        props["driveMode"][0] = gymapi.DOF_MODE_EFFORT
+        props["driveMode"][1] = gymapi.DOF_MODE_POS
+        props["stiffness"][1] = 400.0
+        props["damping"][1] = 10.0
+        props["effort"][1] = 1.0e3
+
+    gym, sim, envs, _ = build_cartpole(2, drive=drive, dt=0.005, substeps=2)
+    limited = gym.get_actor_dof_properties(envs[1], 0)
+    limited["effort"][1] = 0.2  # below m g d = 0.49 N·m: cannot hold the pole level
+    gym.set_actor_dof_properties(envs[1], 0, limited)
+    dof = gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim)).view(2, 2, 2)
+    forces = gymtorch.wrap_tensor(gym.acquire_dof_force_tensor(sim)).view(2, 2)
+    gym.set_dof_position_target_tensor(sim, gymtorch.unwrap_tensor(torch.tensor([0.0, 0.3, 0.0, math.pi / 2])))
+    for _ in range(400):
+        gym.simulate(sim)
+    gym.refresh_dof_state_tensor(sim)
+    gym.refresh_dof_force_tensor(sim)
+    mgd = M_POLE * 9.81 * POLE_COM
+    theta = dof[0, 1, 0].item()
+    assert forces[0, 1].item() == pytest.approx(400.0 * (0.3 - theta), abs=1e-3)
+    assert forces[0, 1].item() == pytest.approx(-mgd * math.sin(theta), abs=2e-3)
+    assert abs(forces[1, 1].item()) == pytest.approx(0.2, abs=1e-5)
+    push = torch.tensor([1.5, 7.0, -2.5, 7.0])  # the pole entries must not act: they are PD-driven
+    gym.set_dof_actuation_force_tensor(sim, gymtorch.unwrap_tensor(push))
+    gym.simulate(sim)
+    gym.refresh_dof_force_tensor(sim)
+    assert forces[:, 0].tolist() == pytest.approx([1.5, -2.5])
+    assert abs(forces[1, 1].item()) == pytest.approx(0.2, abs=1e-5)

@@ -262,6 +262,7 @@ class Gym:
         return TensorHandle(self._tensors(sim).net_contact_force)
 
     def acquire_dof_force_tensor(self, sim: Sim) -> TensorHandle:
+        self._world(sim).enable_dof_forces()
         return TensorHandle(self._tensors(sim).dof_force)
 
     def refresh_dof_state_tensor(self, sim: Sim) -> None:

@@ -3,7 +3,7 @@
 Layouts (Isaac Gym's): DOF state (num_dofs, 2) = [position, velocity]; actor root state and
 rigid body state (n, 13) = position (3, env frame), quaternion x,y,z,w (4), linear velocity
 of the centre of mass (3, world frame), angular velocity (3, world frame); net contact force
-(num_bodies, 3) [N], world frame; DOF force (num_dofs,) [N or N·m].
+(num_bodies, 3) [N], world frame; DOF force (num_dofs,) [N or N·m], the actuation of each DOF.
 
 The tensors handed out are plain torch tensors owned here, valid for the life of the sim and
 updated in place by the ``refresh_*`` calls. Newton's arrays are read and written through
@@ -100,7 +100,10 @@ class StateTensors:
         self.rigid_body_state[:, 7:13] = self.body_qd
 
     def refresh_dof_force(self) -> None:
-        self.dof_force.copy_(self.world.dof_forces()[self.dof_qd_idx])
+        """Each DOF's actuation in the last substep: its PD or velocity drive's force (clipped to
+        the effort limit), or the effort applied to an EFFORT DOF."""
+        drive = self.world.drive_forces()[self.dof_qd_idx]
+        torch.addcmul(drive, self.joint_f[self.dof_qd_idx], self.effort_mask, out=self.dof_force)
 
     def refresh_net_contact_force(self) -> None:
         self.net_contact_force.copy_(self.world.contact_forces())

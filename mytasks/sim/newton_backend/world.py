@@ -48,6 +48,8 @@ class World:
         self._graph = None
         self._steps = 0
         self._contact_sensor = self._contacts = self._observables = None
+        self._observable_kinds: set = set()
+        self._dof_force_kinds: set = set()
 
     # ------------------------------------------------------------------ building
     def _build_model(self, newton):
@@ -211,6 +213,15 @@ class World:
         self._steps += 1
 
     # ------------------------------------------------------------------ sensors
+    def _observe(self, kinds) -> None:
+        """Has the solver report ``kinds`` (its observables) from every substep on."""
+        wanted = self._observable_kinds | set(kinds)
+        if wanted == self._observable_kinds:
+            return
+        self._observable_kinds = wanted
+        self._observables = self.solver.observables(kinds=sorted(wanted), contacts=self._contacts)
+        self._graph = None  # the step changes: capture it again
+
     def enable_contact_forces(self) -> None:
         """Measures the net contact force on every body from now on (after each step's last substep)."""
         if self._contact_sensor is not None:
@@ -225,10 +236,8 @@ class World:
             self.model, rigid_contact_max=self.solver.get_max_contact_count(), soft_contact_max=0
         )
         self._contacts = pipeline.contacts()
-        self._observables = self.solver.observables(
-            kinds=self._contact_sensor.solver_observable_kinds, contacts=self._contacts
-        )
-        self._graph = None  # the step changes: capture it again
+        self._observable_kinds = set()  # the contact buffer is new: allocate everything again
+        self._observe(self._contact_sensor.solver_observable_kinds | self._dof_force_kinds)
 
     def contact_forces(self):
         """Net contact force per body [N], world frame, (num_bodies, 3) torch view."""
@@ -238,5 +247,16 @@ class World:
             raise RuntimeError("acquire_net_contact_force_tensor first")
         return wp.to_torch(self._contact_sensor.total_force).view(-1, 3)
 
-    def dof_forces(self):
-        raise NotImplementedError("DOF forces are not available on the Newton backend yet")
+    def enable_dof_forces(self) -> None:
+        """Records the drives' joint forces (MuJoCo's actuator forces) from now on."""
+        self._dof_force_kinds = {self.solver.ObservableKind.QFRC_ACTUATOR}
+        self._observe(self._dof_force_kinds)
+
+    def drive_forces(self):
+        """Force of each DOF's PD or velocity drive in the last substep [N or N·m], (joint_dof_count,)
+        torch view in Newton's DOF layout; zero where no drive acts."""
+        import warp as wp
+
+        if not self._dof_force_kinds:
+            raise RuntimeError("acquire_dof_force_tensor first")
+        return wp.to_torch(self._observables.qfrc_actuator)
