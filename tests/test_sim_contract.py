@@ -74,6 +74,28 @@ def test_indexed_setter_touches_only_given_envs(cartpoles):
     torch.testing.assert_close(view[[0, 2]], before[[0, 2]])
 
 
+def test_state_set_between_steps_reads_back_before_the_next_step():
+    """Root and body states refreshed right after a setter show what was set (tasks compute the
+    first observation of a new episode this way), and only the listed actors moved."""
+    gym, sim, _, _ = build_cartpole(2, fixed=False, ground=False, gravity=0.0)
+    root = gymtorch.wrap_tensor(gym.acquire_actor_root_state_tensor(sim))
+    bodies = gymtorch.wrap_tensor(gym.acquire_rigid_body_state_tensor(sim)).view(2, -1, 13)
+    gym.simulate(sim)
+    gym.refresh_actor_root_state_tensor(sim)
+    before = root.clone()
+    new = root.clone()
+    new[1, 0:3] = torch.tensor([1.0, -2.0, 3.0])
+    new[1, 3:7] = torch.tensor([0.0, 0.0, 0.6, 0.8])
+    new[1, 7:13] = torch.tensor([0.1, 0.2, 0.3, 0.0, 0.0, 0.5])
+    ids = torch.tensor([1], dtype=torch.int32)
+    gym.set_actor_root_state_tensor_indexed(sim, gymtorch.unwrap_tensor(new), gymtorch.unwrap_tensor(ids), 1)
+    gym.refresh_actor_root_state_tensor(sim)
+    gym.refresh_rigid_body_state_tensor(sim)
+    torch.testing.assert_close(root[1], new[1])
+    torch.testing.assert_close(root[0], before[0])
+    torch.testing.assert_close(bodies[1, 0, 0:7], new[1, 0:7])
+
+
 def test_effort_only_reaches_effort_dofs():
     """Isaac Gym applies actuation forces only to DOFs in DOF_MODE_EFFORT."""
     gym, sim, _, _ = build_cartpole(2, drive=_effort_cart, gravity=0.0)

@@ -78,6 +78,7 @@ class StateTensors:
         self.rigid_body_state = torch.zeros(self.num_bodies, 13, **f32)
         self.net_contact_force = torch.zeros(self.num_bodies, 3, **f32)
         self.dof_force = torch.zeros(self.num_dofs, **f32)
+        self.bodies_stale = False  # joint state was set since the last step
 
     def update_effort_mask(self) -> None:
         import newton
@@ -92,10 +93,18 @@ class StateTensors:
         self.dof_state[:, 1] = self.qd[self.dof_qd_idx]
 
     def refresh_root_state(self) -> None:
+        # A floating root's free-joint coordinates are its pose and velocities in this layout;
+        # reading them (rather than the bodies) also shows a root state set since the last step.
+        if self.all_floating:
+            self.root_state[:, 0:7] = self.q[self.free_q_idx]
+            self.root_state[:, 7:13] = self.qd[self.free_qd_idx]
+            return
+        self._update_bodies()
         self.root_state[:, 0:7] = self.body_q[self.root_body_idx]
         self.root_state[:, 7:13] = self.body_qd[self.root_body_idx]
 
     def refresh_rigid_body_state(self) -> None:
+        self._update_bodies()
         self.rigid_body_state[:, 0:7] = self.body_q
         self.rigid_body_state[:, 7:13] = self.body_qd
 
@@ -107,6 +116,14 @@ class StateTensors:
 
     def refresh_net_contact_force(self) -> None:
         self.net_contact_force.copy_(self.world.contact_forces())
+
+    def _update_bodies(self) -> None:
+        """Recomputes body poses and velocities from the joints after a state setter."""
+        if self.bodies_stale:
+            import newton
+
+            newton.eval_fk(self.world.model, self.world.state.joint_q, self.world.state.joint_qd, self.world.state)
+            self.bodies_stale = False
 
     # ------------------------------------------------------------------ setters
     def set_dof_actuation_force(self, forces: torch.Tensor) -> None:
@@ -131,6 +148,7 @@ class StateTensors:
 
     def set_dof_state(self, dof_state: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
         _check(dof_state, (self.num_dofs, 2), "DOF state")
+        self.bodies_stale = True
         dofs = self._dofs_of(actor_ids)
         if dofs is None:
             self.q[self.dof_q_idx] = dof_state[:, 0]
@@ -144,6 +162,7 @@ class StateTensors:
         _check(root_state, (self.num_actors, 13), "actor root state")
         if not self.any_floating:
             return
+        self.bodies_stale = True
         ids = (
             torch.arange(self.num_actors, device=self.device)
             if actor_ids is None

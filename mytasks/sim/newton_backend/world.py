@@ -211,6 +211,7 @@ class World:
         else:
             self._substeps()
         self._steps += 1
+        self.tensors.bodies_stale = False
 
     # ------------------------------------------------------------------ sensors
     def _observe(self, kinds) -> None:
