@@ -13,6 +13,7 @@ from collections.abc import MutableMapping
 
 _BUILTIN = {
     "Cartpole": "mytasks.tasks.cartpole:Cartpole",
+    "Go2": "mytasks.tasks.go2:Go2",
 }
 
 

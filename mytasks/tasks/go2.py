@@ -1,0 +1,447 @@
+"""Go2: follow base velocity commands on flat ground (legged_gym's flat, blind locomotion task).
+
+Every number lives in cfg/task/Go2.yaml; this file holds the formulas.
+
+Control (50 Hz): joint position targets = ``actionScale`` x action + default angle, held by
+the joints' PD drives (``stiffness``, ``damping``) inside every physics step and clipped to
+the motors' effort limits.
+
+Observations (48), noise added after scaling, in observation units:
+  base linear velocity, body frame x linVel (3) | base angular velocity, body frame x angVel (3) |
+  gravity direction in the body frame (3) | commands vx, vy, yaw rate x (linVel, linVel, angVel) (3) |
+  joint angles - defaults x dofPos (12) | joint velocities x dofVel (12) | previous actions (12)
+
+Commands: vx, vy and a heading drawn from the YAML ranges every ``resamplingTime`` s; planar
+commands slower than ``zeroBelow`` are set to zero; with ``headingCommand`` the yaw-rate command
+is ``clip(headingStiffness x heading error, ±yawRateLimit)``.
+
+Rewards: each term of ``rewards.scales`` (x policy dt when ``multiplyScalesByDt``) times the
+``_reward_<term>`` below; the total is clipped at zero from below when ``onlyPositiveRewards``.
+Each term's episode sum, per second of episode, is logged as ``Episode/rew_<term>``.
+
+Episodes end on base contact, on |roll| or |pitch| beyond the limits, or after
+``maxEpisodeLength`` policy steps. Envs reset as IsaacGymEnvs tasks do (one step late), here
+through masks over all envs so that no step waits on the GPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from mytasks.sim import gymapi, gymtorch
+from mytasks.tasks.base.vec_task import VecTask
+from mytasks.utils.paths import asset_root
+from mytasks.utils.torch_jit_utils import get_euler_xyz, quat_apply, quat_rotate_inverse, wrap_to_pi
+
+NUM_OBS = 48
+NUM_ACTIONS = 12
+
+
+def _uniform(lower, upper, shape, device) -> torch.Tensor:
+    return (upper - lower) * torch.rand(shape, device=device) + lower
+
+
+class Go2(VecTask):
+    def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless,
+                 virtual_screen_capture=False, force_render=False):  # fmt: skip
+        self.cfg = cfg
+        env = cfg["env"]
+        self.max_episode_length = int(env["maxEpisodeLength"])
+        self.init_state = env["baseInitState"]
+        self.control = env["control"]
+        self.commands_cfg = env["commands"]
+        self.obs_scales = env["obsScales"]
+        self.noise_cfg = env["noise"]
+        self.rewards_cfg = env["rewards"]
+        self.term_cfg = env["terminations"]
+        self.reset_cfg = env["reset"]
+        self.rand_cfg = env["randomization"]
+        self.cfg["env"]["numObservations"] = NUM_OBS
+        self.cfg["env"]["numActions"] = NUM_ACTIONS
+        super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless,
+                         virtual_screen_capture, force_render)  # fmt: skip
+
+        self.dt = self.control_freq_inv * self.sim_params.dt  # policy step [s]
+        self.max_episode_length_s = self.max_episode_length * self.dt
+        self._init_buffers()
+        self._init_rewards()
+
+    # ------------------------------------------------------------------ scene
+    def create_sim(self):
+        self.sim = super().create_sim(self.device_id, self.graphics_device_id, self.physics_engine, self.sim_params)
+        ground = self.cfg["env"]["ground"]
+        plane = gymapi.PlaneParams()
+        plane.normal = gymapi.Vec3(0.0, 0.0, 1.0)
+        plane.static_friction = plane.dynamic_friction = float(ground["friction"])
+        plane.restitution = float(ground["restitution"])
+        self.gym.add_ground(self.sim, plane)
+        self._create_envs()
+
+    def _create_envs(self):
+        a = self.cfg["env"]["asset"]
+        opts = gymapi.AssetOptions()
+        opts.default_dof_drive_mode = gymapi.DOF_MODE_POS
+        opts.collapse_fixed_joints = False  # the feet stay bodies: their contacts are read
+        opts.replace_cylinder_with_capsule = True
+        opts.fix_base_link = False
+        opts.armature = float(a["armature"])
+        asset = self.gym.load_asset(self.sim, asset_root(a.get("assetRoot")), a["assetFileName"], opts)
+        self.num_dof = self.gym.get_asset_dof_count(asset)
+        self.num_bodies = self.gym.get_asset_rigid_body_count(asset)
+        if self.num_dof != NUM_ACTIONS:
+            raise ValueError(f"{a['assetFileName']} has {self.num_dof} DOFs; the Go2 task drives {NUM_ACTIONS}")
+        self.dof_names = self.gym.get_asset_dof_names(asset)
+        body_names = self.gym.get_asset_rigid_body_names(asset)
+
+        def bodies(keys):
+            return [i for i, b in enumerate(body_names) if any(k in b for k in keys)]
+
+        self.feet_ids = bodies([a["footName"]])
+        self.penalised_ids = bodies(a["penalizeContactsOn"])
+        self.termination_ids = bodies(a["terminateAfterContactsOn"])
+        if len(self.feet_ids) != 4 or not self.termination_ids:
+            raise ValueError(f"{a['assetFileName']}: expected 4 '{a['footName']}' bodies and a base body")
+
+        props = self.gym.get_asset_dof_properties(asset)
+        for i, name in enumerate(self.dof_names):
+            props["driveMode"][i] = gymapi.DOF_MODE_POS
+            props["stiffness"][i] = self._by_joint(self.control["stiffness"], name)
+            props["damping"][i] = self._by_joint(self.control["damping"], name)
+        self.dof_lower = torch.tensor(props["lower"].astype("float32"), device=self.device)
+        self.dof_upper = torch.tensor(props["upper"].astype("float32"), device=self.device)
+        self.torque_limits = torch.tensor(props["effort"].astype("float32"), device=self.device)
+        shape_props = self.gym.get_asset_rigid_shape_properties(asset)
+        lo, hi = self.rand_cfg["frictionRange"] if self.rand_cfg["randomizeFriction"] else (None, None)
+        self.friction = torch.empty(self.num_envs)
+
+        pose = gymapi.Transform()
+        pose.p = gymapi.Vec3(*self.init_state["pos"])
+        pose.r = gymapi.Quat(*self.init_state["rot"])
+        spacing = float(self.cfg["env"]["envSpacing"])
+        lower, upper = gymapi.Vec3(-spacing, -spacing, 0.0), gymapi.Vec3(spacing, spacing, spacing)
+        per_row = int(math.sqrt(self.num_envs))
+        self_collisions = 0 if a["selfCollisions"] else 1  # Isaac Gym: a set filter bit disables them
+        self.envs, self.actor_handles = [], []
+        for i in range(self.num_envs):
+            env_ptr = self.gym.create_env(self.sim, lower, upper, per_row)
+            if lo is not None:
+                mu = float(torch.empty(1).uniform_(float(lo), float(hi)))
+                for sp in shape_props:
+                    sp.friction = mu
+                self.gym.set_asset_rigid_shape_properties(asset, shape_props)
+            self.friction[i] = shape_props[0].friction if shape_props else 0.0
+            handle = self.gym.create_actor(env_ptr, asset, pose, "go2", i, self_collisions, 0)
+            self.gym.set_actor_dof_properties(env_ptr, handle, props)
+            self.envs.append(env_ptr)
+            self.actor_handles.append(handle)
+
+    @staticmethod
+    def _by_joint(table: dict, joint: str) -> float:
+        """legged_gym's gain lookup: the first key that is part of the joint name."""
+        for key, value in table.items():
+            if key in joint:
+                return float(value)
+        raise ValueError(f"no gain for joint '{joint}' in {sorted(table)}")
+
+    # ------------------------------------------------------------------ buffers
+    def _init_buffers(self):
+        n, dev = self.num_envs, self.device
+        self.root_states = gymtorch.wrap_tensor(self.gym.acquire_actor_root_state_tensor(self.sim))
+        self.dof_state = gymtorch.wrap_tensor(self.gym.acquire_dof_state_tensor(self.sim))
+        self.contact_forces = gymtorch.wrap_tensor(self.gym.acquire_net_contact_force_tensor(self.sim)).view(
+            n, self.num_bodies, 3
+        )
+        self.torques = gymtorch.wrap_tensor(self.gym.acquire_dof_force_tensor(self.sim)).view(n, self.num_dof)
+        self.dof_pos = self.dof_state.view(n, self.num_dof, 2)[..., 0]
+        self.dof_vel = self.dof_state.view(n, self.num_dof, 2)[..., 1]
+        self.base_quat = self.root_states[:, 3:7]
+
+        f32 = dict(device=dev, dtype=torch.float)
+        self.default_dof_pos = torch.tensor(
+            [self._default_angle(name) for name in self.dof_names], **f32
+        ).unsqueeze(0)
+        mid, half = (self.dof_lower + self.dof_upper) / 2, (self.dof_upper - self.dof_lower) / 2
+        soft = float(self.rewards_cfg["softDofPosLimit"])
+        self.soft_dof_lower, self.soft_dof_upper = mid - soft * half, mid + soft * half
+        init = self.init_state
+        self.base_init_state = torch.tensor([*init["pos"], *init["rot"], *init["linVel"], *init["angVel"]], **f32)
+
+        self.gravity_vec = torch.tensor([[0.0, 0.0, -1.0]], **f32).repeat(n, 1)
+        self.forward_vec = torch.tensor([[1.0, 0.0, 0.0]], **f32).repeat(n, 1)
+        self.actions = torch.zeros(n, self.num_actions, **f32)
+        self.last_actions = torch.zeros_like(self.actions)
+        self.last_dof_vel = torch.zeros_like(self.dof_vel)
+        self.targets = torch.zeros(n * self.num_dof, **f32)
+        self.commands = torch.zeros(n, 4, **f32)  # vx, vy, yaw rate, heading
+        self.feet_air_time = torch.zeros(n, 4, **f32)
+        self.last_contacts = torch.zeros(n, 4, device=dev, dtype=torch.bool)
+        self.base_lin_vel = torch.zeros(n, 3, **f32)
+        self.base_ang_vel = torch.zeros(n, 3, **f32)
+        self.projected_gravity = torch.zeros(n, 3, **f32)
+        self.common_step_counter = 0
+
+        s = self.obs_scales
+        self.commands_scale = torch.tensor([s["linVel"], s["linVel"], s["angVel"]], **f32)
+        self.noise_scale_vec = self._noise_vector()
+        c = self.commands_cfg
+        self.resample_steps = max(1, round(float(c["resamplingTime"]) / self.dt))
+        r = self.rand_cfg
+        self.push_steps = max(1, round(float(r["pushInterval_s"]) / self.dt))
+        # Play-back metrics, per env over the current episode.
+        self.lin_err_sum = torch.zeros(n, **f32)
+        self.yaw_err_sum = torch.zeros(n, **f32)
+        self.fell = torch.zeros(n, device=dev, dtype=torch.bool)
+        self.ended_steps = torch.zeros(n, **f32)
+        self.friction = self.friction.to(dev)
+
+    def _default_angle(self, joint: str) -> float:
+        angles = self.init_state["defaultJointAngles"]
+        if joint not in angles:
+            raise ValueError(f"baseInitState.defaultJointAngles has no angle for '{joint}'")
+        return float(angles[joint])
+
+    def _noise_vector(self) -> torch.Tensor:
+        nz = self.noise_cfg
+        vec = torch.zeros(NUM_OBS, device=self.device)
+        if not nz["addNoise"]:
+            return vec
+        level = float(nz["noiseLevel"])
+        vec[0:3] = nz["linVel"]
+        vec[3:6] = nz["angVel"]
+        vec[6:9] = nz["gravity"]
+        vec[9:12] = 0.0  # commands
+        vec[12:24] = nz["dofPos"]
+        vec[24:36] = nz["dofVel"]
+        vec[36:48] = 0.0  # previous actions
+        return vec * level
+
+    def _init_rewards(self):
+        r = self.rewards_cfg
+        factor = self.dt if r["multiplyScalesByDt"] else 1.0
+        self.reward_scales = {k: float(v) * factor for k, v in r["scales"].items() if float(v) != 0.0}
+        for name in self.reward_scales:
+            if not hasattr(self, f"_reward_{name}"):
+                raise ValueError(f"unknown Go2 reward term '{name}' in rewards.scales")
+        self.reward_fns = [(name, getattr(self, f"_reward_{name}"), s) for name, s in self.reward_scales.items()]
+        self.episode_sums = {name: torch.zeros(self.num_envs, device=self.device) for name in self.reward_scales}
+        # Sums of the episodes that ended since the last log, and their count (kept on the device).
+        self.ended_sums = {name: torch.zeros((), device=self.device) for name in self.reward_scales}
+        self.ended_count = torch.zeros((), device=self.device)
+        self.log_every = max(1, int(self.cfg["env"]["logInterval"]))
+
+    # ------------------------------------------------------------------ stepping
+    def pre_physics_step(self, actions: torch.Tensor):
+        self.actions.copy_(actions)
+        targets = self.actions * float(self.control["actionScale"]) + self.default_dof_pos
+        self.targets.copy_(targets.view(-1))
+        self.gym.set_dof_position_target_tensor(self.sim, gymtorch.unwrap_tensor(self.targets))
+
+    def post_physics_step(self):
+        self.progress_buf += 1
+        self.common_step_counter += 1
+        self.gym.refresh_actor_root_state_tensor(self.sim)
+        self.gym.refresh_dof_state_tensor(self.sim)
+        self.gym.refresh_net_contact_force_tensor(self.sim)
+        self.gym.refresh_dof_force_tensor(self.sim)
+
+        self._reset_envs(self.reset_buf.bool())  # the envs that ended on the previous step
+        self._update_base()
+        self._update_commands()
+        if self.rand_cfg["pushRobots"] and self.common_step_counter % self.push_steps == 0:
+            self._push()
+        self._check_termination()
+        self._compute_reward()
+        self._track_play_metrics()
+        self.compute_observations()
+        self.last_actions.copy_(self.actions)
+        self.last_dof_vel.copy_(self.dof_vel)
+
+    def _update_base(self):
+        self.base_lin_vel[:] = quat_rotate_inverse(self.base_quat, self.root_states[:, 7:10])
+        self.base_ang_vel[:] = quat_rotate_inverse(self.base_quat, self.root_states[:, 10:13])
+        self.projected_gravity[:] = quat_rotate_inverse(self.base_quat, self.gravity_vec)
+
+    def _update_commands(self):
+        self._resample_commands(self.progress_buf % self.resample_steps == 0)
+        c = self.commands_cfg
+        if c["headingCommand"]:
+            forward = quat_apply(self.base_quat, self.forward_vec)
+            heading = torch.atan2(forward[:, 1], forward[:, 0])
+            limit = float(c["yawRateLimit"])
+            yaw_rate = float(c["headingStiffness"]) * wrap_to_pi(self.commands[:, 3] - heading)
+            self.commands[:, 2] = torch.clamp(yaw_rate, -limit, limit)
+
+    def _resample_commands(self, mask: torch.Tensor):
+        c = self.commands_cfg
+        rng = c["ranges"]
+        n, dev = self.num_envs, self.device
+        new = torch.stack(
+            [
+                _uniform(*rng["linVelX"], (n,), dev),
+                _uniform(*rng["linVelY"], (n,), dev),
+                _uniform(*rng["angVelYaw"], (n,), dev),
+                _uniform(*rng["heading"], (n,), dev),
+            ],
+            dim=1,
+        )
+        moving = torch.norm(new[:, :2], dim=1, keepdim=True) > float(c["zeroBelow"])
+        new[:, :2] *= moving
+        self.commands[:] = torch.where(mask.unsqueeze(1), new, self.commands)
+
+    def _push(self):
+        v = float(self.rand_cfg["maxPushVelXY"])
+        self.root_states[:, 7:9] = _uniform(-v, v, (self.num_envs, 2), self.device)
+        self.gym.set_actor_root_state_tensor(self.sim, gymtorch.unwrap_tensor(self.root_states))
+
+    def _check_termination(self):
+        t = self.term_cfg
+        base_contact = torch.norm(self.contact_forces[:, self.termination_ids, :], dim=-1) > float(t["baseContactForce"])
+        roll, pitch, _ = get_euler_xyz(self.base_quat)
+        tilted = (wrap_to_pi(roll).abs() > float(t["maxRoll"])) | (wrap_to_pi(pitch).abs() > float(t["maxPitch"]))
+        self.terminated = base_contact.any(dim=1) | tilted
+        timed_out = self.progress_buf >= self.max_episode_length - 1
+        self.reset_buf[:] = (self.terminated | timed_out).long()
+
+    def _compute_reward(self):
+        self.rew_buf.zero_()
+        for name, fn, scale in self.reward_fns:
+            term = fn() * scale
+            self.rew_buf += term
+            self.episode_sums[name] += term
+        if self.rewards_cfg["onlyPositiveRewards"]:
+            self.rew_buf.clamp_(min=0.0)
+
+    def compute_observations(self):
+        s = self.obs_scales
+        self.obs_buf[:] = torch.cat(
+            (
+                self.base_lin_vel * s["linVel"],
+                self.base_ang_vel * s["angVel"],
+                self.projected_gravity,
+                self.commands[:, :3] * self.commands_scale,
+                (self.dof_pos - self.default_dof_pos) * s["dofPos"],
+                self.dof_vel * s["dofVel"],
+                self.actions,
+            ),
+            dim=-1,
+        )
+        if self.noise_cfg["addNoise"]:
+            self.obs_buf += (2.0 * torch.rand_like(self.obs_buf) - 1.0) * self.noise_scale_vec
+        return self.obs_buf
+
+    # ------------------------------------------------------------------ resets
+    def reset_idx(self, env_ids: torch.Tensor):
+        mask = torch.zeros(self.num_envs, device=self.device, dtype=torch.bool)
+        mask[env_ids.to(self.device, torch.long)] = True
+        self._reset_envs(mask)
+
+    def _reset_envs(self, mask: torch.Tensor):
+        """Starts new episodes in the envs of ``mask`` (bool, (num_envs,)); the others keep their state."""
+        n, dev = self.num_envs, self.device
+        m = mask.unsqueeze(1)
+        lo, hi = self.reset_cfg["dofPosScale"]
+        dof_pos = self.default_dof_pos * _uniform(float(lo), float(hi), (n, self.num_dof), dev)
+        self.dof_pos[:] = torch.where(m, dof_pos, self.dof_pos)
+        self.dof_vel[:] = torch.where(m, torch.zeros_like(self.dof_vel), self.dof_vel)
+        v = float(self.reset_cfg["rootVelocity"])
+        root = self.base_init_state.expand(n, 13).clone()
+        root[:, 7:13] = _uniform(-v, v, (n, 6), dev)
+        self.root_states[:] = torch.where(m, root, self.root_states)
+        self.gym.set_dof_state_tensor(self.sim, gymtorch.unwrap_tensor(self.dof_state))
+        self.gym.set_actor_root_state_tensor(self.sim, gymtorch.unwrap_tensor(self.root_states))
+        # A robot placed in the air touches nothing; its last forces belong to the old episode.
+        self.contact_forces.mul_(~m.unsqueeze(2))
+
+        self._resample_commands(mask)
+        keep = (~m).float()
+        self.last_actions.mul_(keep)
+        self.last_dof_vel.mul_(keep)
+        self.feet_air_time.mul_(keep)
+        self.last_contacts.logical_and_(~m)
+        self._log_episodes(mask)
+        self.progress_buf.masked_fill_(mask, 0)
+        self.reset_buf.masked_fill_(mask, 0)
+
+    def _log_episodes(self, mask: torch.Tensor):
+        """Episode sums of every reward term, per second of episode, averaged over the episodes
+        that ended since the last log (IsaacGymEnvs' ``extras["episode"]``)."""
+        maskf = mask.float()
+        self.ended_count += maskf.sum()
+        for name, sums in self.episode_sums.items():
+            self.ended_sums[name] += (sums * maskf).sum()
+            sums.mul_(1.0 - maskf)
+        if self.common_step_counter % self.log_every == 0:
+            count = self.ended_count.clamp(min=1.0) * self.max_episode_length_s
+            self.extras["episode"] = {f"rew_{k}": v / count for k, v in self.ended_sums.items()}
+            self.ended_sums = {k: torch.zeros_like(v) for k, v in self.ended_sums.items()}
+            self.ended_count = torch.zeros_like(self.ended_count)
+        else:
+            self.extras.pop("episode", None)
+
+    # ------------------------------------------------------------------ play-back metrics
+    def _track_play_metrics(self):
+        started = (self.progress_buf == 1).float()  # the first step of an episode starts the sums
+        self.lin_err_sum.mul_(1.0 - started)
+        self.yaw_err_sum.mul_(1.0 - started)
+        self.ended_steps.mul_(1.0 - started)
+        self.lin_err_sum += torch.norm(self.commands[:, :2] - self.base_lin_vel[:, :2], dim=1)
+        self.yaw_err_sum += (self.commands[:, 2] - self.base_ang_vel[:, 2]).abs()
+        self.ended_steps += 1.0
+        self.fell[:] = self.terminated
+
+    def play_metrics(self, env_ids: torch.Tensor) -> dict:
+        """Per ended episode: mean planar velocity tracking error [m/s], mean yaw-rate error
+        [rad/s], and whether it ended in a fall (1) rather than a time-out (0)."""
+        ids = env_ids.to(self.device)
+        steps = self.ended_steps[ids].clamp(min=1.0)
+        return {
+            "lin_vel_error": (self.lin_err_sum[ids] / steps).tolist(),
+            "yaw_rate_error": (self.yaw_err_sum[ids] / steps).tolist(),
+            "fall": self.fell[ids].float().tolist(),
+        }
+
+    # ------------------------------------------------------------------ reward terms
+    def _reward_trackingLinVel(self):
+        err = torch.sum(torch.square(self.commands[:, :2] - self.base_lin_vel[:, :2]), dim=1)
+        return torch.exp(-err / float(self.rewards_cfg["trackingSigma"]))
+
+    def _reward_trackingAngVel(self):
+        err = torch.square(self.commands[:, 2] - self.base_ang_vel[:, 2])
+        return torch.exp(-err / float(self.rewards_cfg["trackingSigma"]))
+
+    def _reward_linVelZ(self):
+        return torch.square(self.base_lin_vel[:, 2])
+
+    def _reward_angVelXY(self):
+        return torch.sum(torch.square(self.base_ang_vel[:, :2]), dim=1)
+
+    def _reward_torques(self):
+        return torch.sum(torch.square(self.torques), dim=1)
+
+    def _reward_dofAcc(self):
+        return torch.sum(torch.square((self.last_dof_vel - self.dof_vel) / self.dt), dim=1)
+
+    def _reward_actionRate(self):
+        return torch.sum(torch.square(self.last_actions - self.actions), dim=1)
+
+    def _reward_collision(self):
+        force = torch.norm(self.contact_forces[:, self.penalised_ids, :], dim=-1)
+        return torch.sum((force > float(self.rewards_cfg["collisionForce"])).float(), dim=1)
+
+    def _reward_feetAirTime(self):
+        contact = self.contact_forces[:, self.feet_ids, 2] > float(self.rewards_cfg["footContactForce"])
+        contact_filt = contact | self.last_contacts  # one missed contact reading is not a lift-off
+        self.last_contacts[:] = contact
+        first_contact = (self.feet_air_time > 0.0) & contact_filt
+        self.feet_air_time += self.dt
+        rew = torch.sum((self.feet_air_time - float(self.rewards_cfg["feetAirTimeTarget"])) * first_contact, dim=1)
+        rew *= torch.norm(self.commands[:, :2], dim=1) > float(self.rewards_cfg["feetAirTimeMinCommand"])
+        self.feet_air_time *= ~contact_filt
+        return rew
+
+    def _reward_dofPosLimits(self):
+        below = (self.soft_dof_lower - self.dof_pos).clamp(min=0.0)
+        above = (self.dof_pos - self.soft_dof_upper).clamp(min=0.0)
+        return torch.sum(below + above, dim=1)
