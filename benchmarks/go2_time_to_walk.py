@@ -101,11 +101,18 @@ def main() -> None:
     rows = []
     for e in epochs:
         t, path = ckpts[e]
-        rows.append({"epoch": e, "seconds": round(t, 1), "checkpoint": os.path.relpath(path, args.cwd), **play(path, args)})
+        row = {"epoch": e, "seconds": round(t, 1), "checkpoint": os.path.relpath(path, args.cwd)}
+        rows.append({**row, **play(path, args)})
         print(json.dumps(rows[-1]), flush=True)
     final = sorted(glob.glob(os.path.join(run_dir, "nn", "*.pth")))
-    result = {"wall_s": round(wall, 1), "run_dir": run_dir, "checkpoints": {e: round(t, 1) for e, (t, _) in ckpts.items()},
-              "gpu_memory_mib_max": max(mem) if mem else None, "rows": rows, "files": final}  # fmt: skip
+    result = {
+        "wall_s": round(wall, 1),
+        "run_dir": run_dir,
+        "checkpoints": {e: round(t, 1) for e, (t, _) in ckpts.items()},
+        "gpu_memory_mib_max": max(mem) if mem else None,
+        "rows": rows,
+        "files": final,
+    }
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(f"training: {wall:.1f} s wall clock, peak GPU memory {result['gpu_memory_mib_max']} MiB")

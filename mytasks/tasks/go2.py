@@ -159,9 +159,7 @@ class Go2(VecTask):
         self.base_quat = self.root_states[:, 3:7]
 
         f32 = dict(device=dev, dtype=torch.float)
-        self.default_dof_pos = torch.tensor(
-            [self._default_angle(name) for name in self.dof_names], **f32
-        ).unsqueeze(0)
+        self.default_dof_pos = torch.tensor([self._default_angle(name) for name in self.dof_names], **f32).unsqueeze(0)
         mid, half = (self.dof_lower + self.dof_upper) / 2, (self.dof_upper - self.dof_lower) / 2
         soft = float(self.rewards_cfg["softDofPosLimit"])
         self.soft_dof_lower, self.soft_dof_upper = mid - soft * half, mid + soft * half
@@ -297,7 +295,8 @@ class Go2(VecTask):
 
     def _check_termination(self):
         t = self.term_cfg
-        base_contact = torch.norm(self.contact_forces[:, self.termination_ids, :], dim=-1) > float(t["baseContactForce"])
+        base_force = torch.norm(self.contact_forces[:, self.termination_ids, :], dim=-1)
+        base_contact = base_force > float(t["baseContactForce"])
         roll, pitch, _ = get_euler_xyz(self.base_quat)
         tilted = (wrap_to_pi(roll).abs() > float(t["maxRoll"])) | (wrap_to_pi(pitch).abs() > float(t["maxPitch"]))
         self.terminated = base_contact.any(dim=1) | tilted
