@@ -2,7 +2,8 @@
 
 ``train_params`` turns the composed ``train`` config into rl-games parameters: torch.compile
 off unless asked, the device from ``rl_device``, CPU threads sized to the machine, a minibatch
-that divides the batch. ``play`` restores a checkpoint into rl-games' player and runs a
+that divides the batch. Checkpoints load on any device, whichever device wrote them. ``play``
+restores a checkpoint into rl-games' player and runs a
 bounded, deterministic evaluation loop of its own that reports per-episode statistics.
 """
 
@@ -45,9 +46,17 @@ def train_params(train_cfg: dict, rl_device: str) -> dict:
     return params
 
 
+def _load_on_cpu(filename):
+    """rl-games' checkpoint reader, mapping every tensor to the CPU first: a checkpoint written
+    on a GPU then loads on a CPU-only machine; ``load_state_dict`` moves it to the model's device."""
+    return torch.load(filename, map_location="cpu", weights_only=False)
+
+
 def make_runner(params: dict, observer):
+    from rl_games.algos_torch import torch_ext
     from rl_games.torch_runner import Runner
 
+    torch_ext.safe_load = _load_on_cpu
     torch.set_num_threads(params["torch_threads"])
     runner = Runner(observer)
     runner.load({"params": params})

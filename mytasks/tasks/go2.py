@@ -98,11 +98,13 @@ class Go2(VecTask):
         def bodies(keys):
             return [i for i, b in enumerate(body_names) if any(k in b for k in keys)]
 
-        self.feet_ids = bodies([a["footName"]])
-        self.penalised_ids = bodies(a["penalizeContactsOn"])
-        self.termination_ids = bodies(a["terminateAfterContactsOn"])
-        if len(self.feet_ids) != 4 or not self.termination_ids:
+        feet, base = bodies([a["footName"]]), bodies(a["terminateAfterContactsOn"])
+        if len(feet) != 4 or not base:
             raise ValueError(f"{a['assetFileName']}: expected 4 '{a['footName']}' bodies and a base body")
+        ids = dict(device=self.device, dtype=torch.long)
+        self.feet_ids = torch.tensor(feet, **ids)
+        self.penalised_ids = torch.tensor(bodies(a["penalizeContactsOn"]), **ids)
+        self.termination_ids = torch.tensor(base, **ids)
 
         props = self.gym.get_asset_dof_properties(asset)
         for i, name in enumerate(self.dof_names):
@@ -237,8 +239,18 @@ class Go2(VecTask):
         self.gym.set_dof_position_target_tensor(self.sim, gymtorch.unwrap_tensor(self.targets))
 
     def post_physics_step(self):
-        self.progress_buf += 1
         self.common_step_counter += 1
+        self.run_step_graph(self._post_physics_device)
+        if self.rand_cfg["pushRobots"] and self.common_step_counter % self.push_steps == 0:
+            self._push()
+        if self.common_step_counter % self.log_every == 0:
+            self._publish_episode_log()
+        else:
+            self.extras.pop("episode", None)
+
+    def _post_physics_device(self):
+        """The tensor work of a step; it never waits on the device, so it can run as one graph."""
+        self.progress_buf += 1
         self.gym.refresh_actor_root_state_tensor(self.sim)
         self.gym.refresh_dof_state_tensor(self.sim)
         self.gym.refresh_net_contact_force_tensor(self.sim)
@@ -247,8 +259,6 @@ class Go2(VecTask):
         self._reset_envs(self.reset_buf.bool())  # the envs that ended on the previous step
         self._update_base()
         self._update_commands()
-        if self.rand_cfg["pushRobots"] and self.common_step_counter % self.push_steps == 0:
-            self._push()
         self._check_termination()
         self._compute_reward()
         self._track_play_metrics()
@@ -364,20 +374,21 @@ class Go2(VecTask):
         self.reset_buf.masked_fill_(mask, 0)
 
     def _log_episodes(self, mask: torch.Tensor):
-        """Episode sums of every reward term, per second of episode, averaged over the episodes
-        that ended since the last log (IsaacGymEnvs' ``extras["episode"]``)."""
+        """Adds the reward sums of the episodes ending now to those ended since the last log."""
         maskf = mask.float()
         self.ended_count += maskf.sum()
         for name, sums in self.episode_sums.items():
             self.ended_sums[name] += (sums * maskf).sum()
             sums.mul_(1.0 - maskf)
-        if self.common_step_counter % self.log_every == 0:
-            count = self.ended_count.clamp(min=1.0) * self.max_episode_length_s
-            self.extras["episode"] = {f"rew_{k}": v / count for k, v in self.ended_sums.items()}
-            self.ended_sums = {k: torch.zeros_like(v) for k, v in self.ended_sums.items()}
-            self.ended_count = torch.zeros_like(self.ended_count)
-        else:
-            self.extras.pop("episode", None)
+
+    def _publish_episode_log(self):
+        """IsaacGymEnvs' ``extras["episode"]``: each term's episode sum per second of episode,
+        averaged over the episodes that ended since the last log."""
+        count = self.ended_count.clamp(min=1.0) * self.max_episode_length_s
+        self.extras["episode"] = {f"rew_{k}": v / count for k, v in self.ended_sums.items()}
+        for v in self.ended_sums.values():
+            v.zero_()
+        self.ended_count.zero_()
 
     # ------------------------------------------------------------------ play-back metrics
     def _track_play_metrics(self):

@@ -219,8 +219,12 @@ class World:
         wanted = self._observable_kinds | set(kinds)
         if wanted == self._observable_kinds:
             return
+        import warp as wp
+
         self._observable_kinds = wanted
         self._observables = self.solver.observables(kinds=sorted(wanted), contacts=self._contacts)
+        if self._dof_force_kinds:
+            self._drive_force_view = wp.to_torch(self._observables.qfrc_actuator)
         self._graph = None  # the step changes: capture it again
 
     def enable_contact_forces(self) -> None:
@@ -228,6 +232,7 @@ class World:
         if self._contact_sensor is not None:
             return
         import newton
+        import warp as wp
         from newton.sensors import SensorContact
 
         self._contact_sensor = SensorContact(
@@ -237,16 +242,15 @@ class World:
             self.model, rigid_contact_max=self.solver.get_max_contact_count(), soft_contact_max=0
         )
         self._contacts = pipeline.contacts()
+        self._contact_view = wp.to_torch(self._contact_sensor.total_force).view(-1, 3)
         self._observable_kinds = set()  # the contact buffer is new: allocate everything again
         self._observe(self._contact_sensor.solver_observable_kinds | self._dof_force_kinds)
 
     def contact_forces(self):
         """Net contact force per body [N], world frame, (num_bodies, 3) torch view."""
-        import warp as wp
-
         if self._contact_sensor is None:
             raise RuntimeError("acquire_net_contact_force_tensor first")
-        return wp.to_torch(self._contact_sensor.total_force).view(-1, 3)
+        return self._contact_view
 
     def enable_dof_forces(self) -> None:
         """Records the drives' joint forces (MuJoCo's actuator forces) from now on."""
@@ -256,8 +260,6 @@ class World:
     def drive_forces(self):
         """Force of each DOF's PD or velocity drive in the last substep [N or N·m], (joint_dof_count,)
         torch view in Newton's DOF layout; zero where no drive acts."""
-        import warp as wp
-
         if not self._dof_force_kinds:
             raise RuntimeError("acquire_dof_force_tensor first")
-        return wp.to_torch(self._observables.qfrc_actuator)
+        return self._drive_force_view

@@ -49,6 +49,7 @@ from gymnasium import spaces
 from mytasks.sim import gymapi
 
 _ENGINES = {"newton": "SIM_NEWTON", "physx": "SIM_PHYSX", "flex": "SIM_FLEX"}
+_GRAPH_WARMUP_CALLS = 3  # eager steps before capture: lazy initialisation happens outside the graph
 
 
 def _finite(value, default: float = math.inf) -> float:
@@ -92,6 +93,8 @@ class VecTask:
         self.render_fps = env.get("renderFPS", -1)
         self.control_steps = 0
         self.total_train_env_frames = 0
+        self._step_graph = None
+        self._step_graph_calls = 0
 
         engine = str(self.cfg.get("physics_engine", "newton")).lower()
         if engine not in _ENGINES:
@@ -106,6 +109,7 @@ class VecTask:
         self.set_viewer()
         self.allocate_buffers()
         self.obs_dict: dict[str, torch.Tensor] = {}
+        self.use_step_graph = bool(env.get("stepGraph", False)) and self.device.startswith("cuda")
 
     # ------------------------------------------------------------------ set-up
     def _parse_sim_params(self, cfg_sim: dict) -> Any:
@@ -209,6 +213,34 @@ class VecTask:
         self.obs_dict["obs"] = torch.clamp(self.obs_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
         if self.num_states > 0:
             self.obs_dict["states"] = self.get_state()
+
+    def run_step_graph(self, fn) -> None:
+        """Runs ``fn`` (a task's per-step tensor work) as a replayed CUDA graph once warmed up.
+
+        Used when the task YAML sets ``env.stepGraph: True`` and the pipeline is on a GPU, else
+        ``fn`` simply runs. ``fn`` must only launch device work on tensors that live as long as
+        the task: no host syncs (``.item()``, ``nonzero``, Python branches on tensor values), no
+        CPU tensors. A graph replaces hundreds of kernel launches with one.
+        """
+        if self._step_graph is not None:
+            self._step_graph.replay()
+            return
+        if not self.use_step_graph or self._step_graph_calls < _GRAPH_WARMUP_CALLS:
+            self._step_graph_calls += 1
+            fn()
+            return
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                fn()
+        except RuntimeError as e:  # capture refused an operation: stay eager
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            print(f"mytasks: {type(self).__name__}'s step could not run as a CUDA graph ({first}); running it eagerly")
+            self.use_step_graph = False
+            fn()
+            return
+        self._step_graph = graph
+        graph.replay()
 
     def zero_actions(self) -> torch.Tensor:
         return torch.zeros((self.num_envs, self.num_actions), dtype=torch.float32, device=self.rl_device)
