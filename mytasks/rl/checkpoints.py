@@ -6,6 +6,7 @@ import glob
 import os
 
 from mytasks.utils.config import UserError
+from mytasks.utils.paths import PROJECT_DIR
 
 
 def run_dir_of(path: str) -> str | None:
@@ -19,8 +20,12 @@ def run_dir_of(path: str) -> str | None:
 
 def resolve(path: str, name: str | None = None) -> str:
     """A .pth file from ``path``: the file itself, or for a run directory its best checkpoint
-    (``nn/<name>.pth``), else its newest one."""
+    (``nn/<name>.pth``), else its newest one. Relative paths are tried from the working
+    directory, then from the project (for the checkpoints under assets/checkpoints)."""
     path = os.path.expanduser(str(path))
+    in_project = os.path.join(PROJECT_DIR, path)
+    if not os.path.exists(path) and not os.path.isabs(path) and os.path.exists(in_project):
+        path = in_project  # a checkpoint shipped with the project, named from elsewhere
     if not os.path.exists(path):
         raise UserError(f"checkpoint not found: {path}; pass a .pth file or a run directory under runs/")
     if os.path.isfile(path):

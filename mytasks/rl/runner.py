@@ -70,9 +70,8 @@ def train(params: dict, observer, checkpoint: str = "", sigma: str = "") -> None
     runner.run(args)
 
 
-def play(params: dict, checkpoint: str, task_name: str, sigma: str = "") -> dict:
-    """Plays ``checkpoint`` deterministically for ``player.games_num`` episodes; returns the
-    statistics it printed."""
+def load_player(params: dict, checkpoint: str, task_name: str, sigma: str = ""):
+    """rl-games' player for ``params`` with ``checkpoint`` restored (its env is the task)."""
     state = checkpoints.load(checkpoint)
     runner = make_runner(params, observer=None)
     player = runner.create_player()
@@ -82,8 +81,16 @@ def play(params: dict, checkpoint: str, task_name: str, sigma: str = "") -> dict
     if sigma not in ("", None):
         player.model.a2c_network.sigma.data.fill_(float(sigma))
     player.has_batch_dimension = True
+    return player
+
+
+def play(params: dict, checkpoint: str, task_name: str, sigma: str = "") -> dict:
+    """Plays ``checkpoint`` deterministically for ``player.games_num`` episodes; returns the
+    statistics it printed."""
+    player = load_player(params, checkpoint, task_name, sigma)
     episodes = int(params["config"].get("player", {}).get("games_num", 100))
-    return evaluate(env, lambda obs: player.get_action(obs, is_deterministic=player.is_deterministic), episodes)
+    policy = lambda obs: player.get_action(obs, is_deterministic=player.is_deterministic)  # noqa: E731
+    return evaluate(player.env, policy, episodes)
 
 
 @torch.no_grad()

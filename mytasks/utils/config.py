@@ -10,7 +10,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
-from mytasks.utils.paths import CONFIG_DIR
+from mytasks.utils.paths import CONFIG_DIR, PROJECT_DIR
 
 
 class UserError(Exception):
@@ -100,4 +100,7 @@ def check(cfg: DictConfig) -> None:
     if str(cfg.pipeline).lower() not in ("gpu", "cpu"):
         raise UserError(f"pipeline must be gpu or cpu, got '{cfg.pipeline}'")
     if cfg.test and not cfg.checkpoint:
-        raise UserError("test=True needs a checkpoint: add checkpoint=<file.pth or run directory>")
+        shipped = os.path.join("assets", "checkpoints", f"{cfg.task.name}.pth")
+        ships = os.path.isfile(os.path.join(PROJECT_DIR, shipped))
+        hint = f" (a trained one ships: checkpoint={shipped})" if ships else ""
+        raise UserError(f"test=True needs a checkpoint: add checkpoint=<file.pth or run directory>{hint}")
