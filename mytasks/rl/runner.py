@@ -2,10 +2,9 @@
 
 ``train_params`` turns the composed ``train`` config into rl-games parameters: torch.compile
 off unless asked, the device from ``rl_device``, CPU threads sized to the machine, a minibatch
-that divides the batch, TF32 matmuls on a GPU when ``config.tf32`` is set. Checkpoints load on
-any device, whichever device wrote them. ``play`` restores a checkpoint into rl-games' player
-and runs a bounded, deterministic evaluation loop of its own that reports per-episode
-statistics.
+that divides the batch. Checkpoints load on any device, whichever device wrote them. ``play``
+restores a checkpoint into rl-games' player and runs a
+bounded, deterministic evaluation loop of its own that reports per-episode statistics.
 """
 
 from __future__ import annotations
@@ -35,10 +34,6 @@ def train_params(train_cfg: dict, rl_device: str) -> dict:
     params["torch_threads"] = _threads(params.get("torch_threads"))
     config = params["config"]
     config.setdefault("torch_compile", False)
-    tf32 = bool(config.pop("tf32", False)) and rl_device.startswith("cuda")
-    # TF32 tensor cores for the networks' float32 matmuls (10-bit mantissa products, float32 sums).
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
     config["device"] = rl_device
     config["device_name"] = rl_device
     batch = int(config["horizon_length"]) * int(config["num_actors"])
