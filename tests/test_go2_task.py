@@ -63,7 +63,7 @@ def test_friction_is_randomised_per_env():
     task = _task(_cfg("num_envs=16"))
     lo, hi = task.rand_cfg["frictionRange"]
     mu = task.sim.world.model.shape_material_mu.numpy()
-    per_env = mu[: -1].reshape(16, -1)  # the ground plane is the last shape
+    per_env = mu[:-1].reshape(16, -1)  # the ground plane is the last shape
     assert (per_env == per_env[:, :1]).all()  # one value per robot, on all of its shapes
     assert per_env[:, 0].tolist() == pytest.approx(task.friction.tolist())
     assert lo <= per_env.min() and per_env.max() <= hi and per_env[:, 0].std() > 0.1
@@ -75,8 +75,9 @@ def test_shipped_policy_walks_forward():
     from mytasks.rl.env import register_rlgpu
 
     command = 0.6
-    cfg = _cfg("num_envs=16", "test=True", f"checkpoint={SHIPPED}", f"task.env.commands.ranges.linVelX=[{command},{command}]",
-               "task.env.commands.ranges.linVelY=[0.0,0.0]", "task.env.commands.ranges.heading=[0.0,0.0]")  # fmt: skip
+    ranges = "task.env.commands.ranges"
+    cfg = _cfg("num_envs=16", "test=True", f"checkpoint={SHIPPED}", f"{ranges}.linVelX=[{command},{command}]",
+               f"{ranges}.linVelY=[0.0,0.0]", f"{ranges}.heading=[0.0,0.0]")  # fmt: skip
     torch.manual_seed(0)
     register_rlgpu(lambda **_: _task(cfg))
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
