@@ -3,8 +3,8 @@
 ``train_params`` turns the composed ``train`` config into rl-games parameters: torch.compile
 off unless asked, the device from ``rl_device``, CPU threads sized to the machine, a minibatch
 that divides the batch. Checkpoints load on any device, whichever device wrote them. ``play``
-restores a checkpoint into rl-games' player and runs a
-bounded, deterministic evaluation loop of its own that reports per-episode statistics.
+restores a checkpoint into rl-games' player and runs a bounded, deterministic evaluation loop
+of its own that reports per-episode statistics.
 """
 
 from __future__ import annotations
