@@ -79,7 +79,7 @@ def play(checkpoint: str, args) -> dict:
     if m:
         out.update(episodes=int(m.group(1)), play_s=float(m.group(2)), mean_return=float(m.group(3)))
     for key in ("lin_vel_error", "yaw_rate_error", "fall"):
-        m = re.search(rf"{key}[^:]*: ([-\d.]+)", r.stdout)
+        m = re.search(rf"\({key}\): ([-\d.]+)", r.stdout)
         if m:
             out[key] = float(m.group(1))
     return out

@@ -59,6 +59,19 @@ def test_reset_envs_start_over_and_others_keep_their_state():
     torch.testing.assert_close(task.root_states[keep], before[keep])
 
 
+def test_every_reward_term_is_logged_per_episode():
+    task = _task(_cfg("num_envs=4", "task.env.maxEpisodeLength=10", "task.env.logInterval=20"))
+    logs = []
+    for _ in range(40):
+        task.step(2 * torch.rand(4, 12) - 1)
+        if "episode" in task.extras:
+            logs.append(task.extras["episode"])
+    assert len(logs) == 2  # every logInterval steps
+    assert set(logs[-1]) == {f"rew_{k}" for k in task.rewards_cfg["scales"]}
+    assert all(torch.isfinite(v) for v in logs[-1].values())
+    assert logs[-1]["rew_trackingLinVel"] > 0 and logs[-1]["rew_torques"] < 0
+
+
 def test_friction_is_randomised_per_env():
     task = _task(_cfg("num_envs=16"))
     lo, hi = task.rand_cfg["frictionRange"]

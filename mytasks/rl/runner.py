@@ -99,7 +99,8 @@ def evaluate(env, policy, episodes: int) -> dict:
 
     Every env resets on the first step (``reset_buf`` starts at ones), so returns and lengths
     count from the first step. Tasks may add their own
-    per-episode metrics through ``env.play_metrics(done_env_ids)`` (a dict of lists).
+    per-episode metrics through ``env.play_metrics(done_env_ids)`` (a dict of lists), named in
+    print by ``env.play_metric_labels`` (a dict of strings).
     """
     n = env.num_envs
     dev = env.rl_device
@@ -138,6 +139,7 @@ def evaluate(env, policy, episodes: int) -> dict:
     print(f"played {stats['episodes']} episodes in {stats['seconds']:.1f} s: "
           f"average reward {stats['mean_return']:.2f} (std {stats['std_return']:.2f}), "
           f"average length {stats['mean_length']:.1f} steps")  # fmt: skip
+    labels = getattr(env, "play_metric_labels", {})
     for k in extra:
-        print(f"  {k}: {stats[k]:.4f}")
+        print(f"  {labels.get(k, k)} ({k}): {stats[k]:.4f}")
     return stats

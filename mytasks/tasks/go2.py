@@ -44,6 +44,12 @@ def _uniform(lower, upper, shape, device) -> torch.Tensor:
 
 
 class Go2(VecTask):
+    play_metric_labels = {
+        "lin_vel_error": "mean planar velocity tracking error [m/s]",
+        "yaw_rate_error": "mean yaw-rate tracking error [rad/s]",
+        "fall": "fraction of episodes ending in a fall",
+    }
+
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless,
                  virtual_screen_capture=False, force_render=False):  # fmt: skip
         self.cfg = cfg
