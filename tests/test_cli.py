@@ -92,3 +92,14 @@ def test_bad_input_exits_with_one_line(args, message, tmp_path):
 def test_help_lists_tasks():
     p = run_train("--help")
     assert p.returncode == 0 and "tasks: Cartpole" in p.stdout
+
+
+def test_shipped_go2_policy_plays_on_the_cpu(tmp_path):
+    """Right after install, from any directory: play the Go2 policy that ships with the project."""
+    p = run_train("task=Go2", "test=True", "checkpoint=assets/checkpoints/Go2.pth", "num_envs=16",
+                  "train.params.config.player.games_num=16", cwd=str(tmp_path))  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    metrics = dict(re.findall(r"\((\w+)\): ([-\d.]+)", p.stdout))
+    assert float(metrics["lin_vel_error"]) < 0.25
+    assert float(metrics["fall"]) <= 0.05
+    assert re.search(r"played (\d+) episodes", p.stdout)

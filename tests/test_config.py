@@ -70,3 +70,8 @@ def test_minibatch_is_adjusted_to_divide_the_batch(capsys):
     assert (16 * 100) % mb == 0 and mb == 1600
     assert "minibatch_size 8192 does not divide" in capsys.readouterr().out
     assert params["config"]["device_name"] == "cpu" and params["torch_threads"] >= 1
+
+
+def test_play_without_checkpoint_points_at_the_shipped_one():
+    with pytest.raises(UserError, match=r"checkpoint=assets/checkpoints/Go2\.pth"):
+        compose(["task=Go2", "test=True"])
