@@ -19,7 +19,7 @@ USAGE = """usage: python train.py [task=NAME] [key=value ...] [--traceback]
 
   python train.py task=Cartpole                       train (runs/<name>_<time>/)
   python train.py task=Cartpole test=True checkpoint=runs/<run>   play a trained policy
-  python train.py task=Go2 headless=True                train the Go2 to walk (one GPU, ~3 min)
+  python train.py task=Go2 headless=True                train the Go2 to walk (one GPU, ~2 min)
   python train.py task=Go2 test=True checkpoint=assets/checkpoints/Go2.pth   play the shipped Go2 policy
 
 common keys: num_envs, seed, max_iterations, physics_engine (newton|physx), sim_device,
