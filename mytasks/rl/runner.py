@@ -56,9 +56,12 @@ def make_runner(params: dict, observer):
     from rl_games.algos_torch import torch_ext
     from rl_games.torch_runner import Runner
 
+    from mytasks.rl.agent import A2CAgent
+
     torch_ext.safe_load = _load_on_cpu
     torch.set_num_threads(params["torch_threads"])
     runner = Runner(observer)
+    runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: A2CAgent(**kwargs))
     runner.load({"params": params})
     runner.reset()
     return runner
