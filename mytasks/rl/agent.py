@@ -1,17 +1,11 @@
-"""rl-games' continuous PPO agent, without its host syncs per env step and per minibatch.
+"""rl-games' continuous PPO agent with a rollout that never waits on the device.
 
-rl-games 1.6.5 waits on the device twice in its inner loops: after every env step it finds the
-finished envs (``dones.nonzero()``) for its episode statistics, and after every minibatch it
-reads the KL divergence (``.item()``) to adapt the learning rate on the host. Each wait stops
-the CPU from queueing work until the GPU has caught up, so Python and GPU time add up instead
-of overlapping.
-
+rl-games 1.6.5 finds the envs that finished after every env step (``dones.nonzero()``) to
+update its episode statistics. That is a host sync per step: the CPU stops queueing work
+until the GPU has caught up, so policy inference and bookkeeping never overlap the physics.
 Here the returns and lengths of finished episodes are recorded in device buffers during the
-rollout and handed to the same statistics once at its end, in the same order; and the
-KL-adaptive learning rate (``lr_schedule: adaptive``, rl-games' default per-minibatch
-"legacy" schedule) is a device tensor that the fused Adam step reads, updated by the same
-rule, and copied to the host once per epoch. The experience, the advantages, the losses and the
-update are rl-games' own; other configurations fall back to rl-games' code unchanged.
+rollout and handed to the same statistics once at its end, in the same order. The experience
+collected, the advantages and the update are rl-games' own.
 """
 
 from __future__ import annotations
@@ -19,10 +13,9 @@ from __future__ import annotations
 import time
 
 import torch
-from rl_games.algos_torch import a2c_continuous, torch_ext
+from rl_games.algos_torch import a2c_continuous
 from rl_games.common.a2c_common import swap_and_flatten01
 from rl_games.common.algo_observer import IsaacAlgoObserver
-from rl_games.common.schedulers import AdaptiveScheduler
 
 
 class A2CAgent(a2c_continuous.A2CAgent):
@@ -101,75 +94,3 @@ class A2CAgent(a2c_continuous.A2CAgent):
         batch_dict["played_frames"] = self.batch_size
         batch_dict["step_time"] = step_time
         return batch_dict
-
-    # ------------------------------------------------------------------ the update
-    def _lr_on_device(self) -> bool:
-        return (
-            self.schedule_type == "legacy"
-            and isinstance(self.scheduler, AdaptiveScheduler)
-            and not self.multi_gpu
-            and not self.is_rnn
-            and not self.has_central_value
-        )
-
-    def _link_lr(self) -> torch.Tensor:
-        """The learning rate as a device tensor that every optimizer step reads."""
-        if getattr(self, "_lr", None) is None:
-            self._lr = torch.zeros((), dtype=torch.float32, device=self.ppo_device)
-        self._lr.fill_(self.last_lr)  # picks up any change made on the host (a restore)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr
-        return self._lr
-
-    def _adapt_lr(self, kl: torch.Tensor) -> None:
-        """rl-games' AdaptiveScheduler rule, on the device: divide by 1.5 when the KL is above
-        twice the threshold, multiply by 1.5 below half of it, within [min_lr, max_lr]."""
-        s, lr = self.scheduler, self._lr
-        lower = torch.clamp(lr / 1.5, min=s.min_lr)
-        higher = torch.clamp(lr * 1.5, max=s.max_lr)
-        lr.copy_(torch.where(kl > 2.0 * s.kl_threshold, lower, torch.where(kl < 0.5 * s.kl_threshold, higher, lr)))
-
-    def train_actor_critic(self, input_dict):
-        if not self._lr_on_device():
-            return super().train_actor_critic(input_dict)
-        self.set_train()
-        self.calc_gradients(input_dict)  # the optimizer reads the linked learning-rate tensor
-        return self.train_result
-
-    def train_epoch(self):
-        if not self._lr_on_device():
-            return super().train_epoch()
-        self.vec_env.set_train_info(self.frame, self)
-        self.set_eval()
-        play_start = time.perf_counter()
-        with torch.no_grad():
-            batch_dict = self.play_steps()
-        play_end = time.perf_counter()
-        self.set_train()
-        self.curr_frames = batch_dict.pop("played_frames")
-        self.prepare_dataset(batch_dict)
-        self.algo_observer.after_steps()
-        self._link_lr()
-        a_losses, c_losses, b_losses, entropies, kls = [], [], [], [], []
-        lr_mul = 1.0
-        for mini_ep in range(self.mini_epochs_num):
-            ep_kls = []
-            for i in range(len(self.dataset)):
-                a_loss, c_loss, entropy, kl, _, lr_mul, cmu, csigma, b_loss = self.train_actor_critic(self.dataset[i])
-                a_losses.append(a_loss)
-                c_losses.append(c_loss)
-                ep_kls.append(kl)
-                entropies.append(entropy)
-                if self.bounds_loss_coef is not None:
-                    b_losses.append(b_loss)
-                self.dataset.update_mu_sigma(cmu, csigma)
-                self._adapt_lr(kl)
-            kls.append(torch_ext.mean_list(ep_kls))
-            self.diagnostics.mini_epoch(self, mini_ep)
-            if self.normalize_input:
-                self.model.running_mean_std.eval()  # statistics are updated in the first mini-epoch only
-        self.last_lr = float(self._lr)  # the one wait of the update
-        update_end = time.perf_counter()
-        play_time, update_time = play_end - play_start, update_end - play_end
-        return (batch_dict["step_time"], play_time, update_time, update_end - play_start, a_losses, c_losses,
-                b_losses, entropies, kls, self.last_lr, lr_mul)  # fmt: skip
