@@ -398,7 +398,9 @@ class Go2(VecTask):
 
     # ------------------------------------------------------------------ play-back metrics
     def _track_play_metrics(self):
-        started = (self.progress_buf == 1).float()  # the first step of an episode starts the sums
+        # The sums start at an episode's first simulated step (progress 1); its reset step
+        # (progress 0) shows the spawn state, before any physics.
+        started = (self.progress_buf == 1).float()
         self.lin_err_sum.mul_(1.0 - started)
         self.yaw_err_sum.mul_(1.0 - started)
         self.ended_steps.mul_(1.0 - started)
