@@ -15,9 +15,7 @@ Commands: vx, vy and a heading drawn from the YAML ranges every ``resamplingTime
 commands slower than ``zeroBelow`` are set to zero; with ``headingCommand`` the yaw-rate command
 is ``clip(headingStiffness x heading error, ±yawRateLimit)``.
 
-Rewards: each term of ``rewards.scales`` (x policy dt when ``multiplyScalesByDt``) times the
-``_reward_<term>`` below; the total is clipped at zero from below when ``onlyPositiveRewards``.
-Each term's episode sum, per second of episode, is logged as ``Episode/rew_<term>``.
+Rewards: the terms of ``rewards.scales``, in go2_rewards.py.
 
 Episodes end on base contact, on |roll| or |pitch| beyond the limits, or after
 ``maxEpisodeLength`` policy steps. Envs reset as IsaacGymEnvs tasks do (one step late), here
@@ -32,18 +30,15 @@ import torch
 
 from mytasks.sim import gymapi, gymtorch
 from mytasks.tasks.base.vec_task import VecTask
+from mytasks.tasks.go2_rewards import Go2Rewards
 from mytasks.utils.paths import asset_root
-from mytasks.utils.torch_jit_utils import get_euler_xyz, quat_apply, quat_rotate_inverse, wrap_to_pi
+from mytasks.utils.torch_jit_utils import get_euler_xyz, quat_apply, quat_rotate_inverse, torch_rand_float, wrap_to_pi
 
 NUM_OBS = 48
 NUM_ACTIONS = 12
 
 
-def _uniform(lower, upper, shape, device) -> torch.Tensor:
-    return (upper - lower) * torch.rand(shape, device=device) + lower
-
-
-class Go2(VecTask):
+class Go2(Go2Rewards, VecTask):
     play_metric_labels = {
         "lin_vel_error": "mean planar velocity tracking error [m/s]",
         "yaw_rate_error": "mean yaw-rate tracking error [rad/s]",
@@ -119,7 +114,6 @@ class Go2(VecTask):
             props["damping"][i] = self._by_joint(self.control["damping"], name)
         self.dof_lower = torch.tensor(props["lower"].astype("float32"), device=self.device)
         self.dof_upper = torch.tensor(props["upper"].astype("float32"), device=self.device)
-        self.torque_limits = torch.tensor(props["effort"].astype("float32"), device=self.device)
         shape_props = self.gym.get_asset_rigid_shape_properties(asset)
         lo, hi = self.rand_cfg["frictionRange"] if self.rand_cfg["randomizeFriction"] else (None, None)
         self.friction = torch.empty(self.num_envs)
@@ -223,20 +217,6 @@ class Go2(VecTask):
         vec[36:48] = 0.0  # previous actions
         return vec * level
 
-    def _init_rewards(self):
-        r = self.rewards_cfg
-        factor = self.dt if r["multiplyScalesByDt"] else 1.0
-        self.reward_scales = {k: float(v) * factor for k, v in r["scales"].items() if float(v) != 0.0}
-        for name in self.reward_scales:
-            if not hasattr(self, f"_reward_{name}"):
-                raise ValueError(f"unknown Go2 reward term '{name}' in rewards.scales")
-        self.reward_fns = [(name, getattr(self, f"_reward_{name}"), s) for name, s in self.reward_scales.items()]
-        self.episode_sums = {name: torch.zeros(self.num_envs, device=self.device) for name in self.reward_scales}
-        # Sums of the episodes that ended since the last log, and their count (kept on the device).
-        self.ended_sums = {name: torch.zeros((), device=self.device) for name in self.reward_scales}
-        self.ended_count = torch.zeros((), device=self.device)
-        self.log_every = max(1, int(self.cfg["env"]["logInterval"]))
-
     # ------------------------------------------------------------------ stepping
     def pre_physics_step(self, actions: torch.Tensor):
         self.actions.copy_(actions)
@@ -293,10 +273,10 @@ class Go2(VecTask):
         n, dev = self.num_envs, self.device
         new = torch.stack(
             [
-                _uniform(*rng["linVelX"], (n,), dev),
-                _uniform(*rng["linVelY"], (n,), dev),
-                _uniform(*rng["angVelYaw"], (n,), dev),
-                _uniform(*rng["heading"], (n,), dev),
+                torch_rand_float(*rng["linVelX"], (n,), dev),
+                torch_rand_float(*rng["linVelY"], (n,), dev),
+                torch_rand_float(*rng["angVelYaw"], (n,), dev),
+                torch_rand_float(*rng["heading"], (n,), dev),
             ],
             dim=1,
         )
@@ -306,7 +286,7 @@ class Go2(VecTask):
 
     def _push(self):
         v = float(self.rand_cfg["maxPushVelXY"])
-        self.root_states[:, 7:9] = _uniform(-v, v, (self.num_envs, 2), self.device)
+        self.root_states[:, 7:9] = torch_rand_float(-v, v, (self.num_envs, 2), self.device)
         self.gym.set_actor_root_state_tensor(self.sim, gymtorch.unwrap_tensor(self.root_states))
 
     def _check_termination(self):
@@ -318,15 +298,6 @@ class Go2(VecTask):
         self.terminated = base_contact.any(dim=1) | tilted
         timed_out = self.progress_buf >= self.max_episode_length - 1
         self.reset_buf[:] = (self.terminated | timed_out).long()
-
-    def _compute_reward(self):
-        self.rew_buf.zero_()
-        for name, fn, scale in self.reward_fns:
-            term = fn() * scale
-            self.rew_buf += term
-            self.episode_sums[name] += term
-        if self.rewards_cfg["onlyPositiveRewards"]:
-            self.rew_buf.clamp_(min=0.0)
 
     def compute_observations(self):
         s = self.obs_scales
@@ -357,12 +328,12 @@ class Go2(VecTask):
         n, dev = self.num_envs, self.device
         m = mask.unsqueeze(1)
         lo, hi = self.reset_cfg["dofPosScale"]
-        dof_pos = self.default_dof_pos * _uniform(float(lo), float(hi), (n, self.num_dof), dev)
+        dof_pos = self.default_dof_pos * torch_rand_float(float(lo), float(hi), (n, self.num_dof), dev)
         self.dof_pos[:] = torch.where(m, dof_pos, self.dof_pos)
         self.dof_vel[:] = torch.where(m, torch.zeros_like(self.dof_vel), self.dof_vel)
         v = float(self.reset_cfg["rootVelocity"])
         root = self.base_init_state.expand(n, 13).clone()
-        root[:, 7:13] = _uniform(-v, v, (n, 6), dev)
+        root[:, 7:13] = torch_rand_float(-v, v, (n, 6), dev)
         self.root_states[:] = torch.where(m, root, self.root_states)
         self.gym.set_dof_state_tensor(self.sim, gymtorch.unwrap_tensor(self.dof_state))
         self.gym.set_actor_root_state_tensor(self.sim, gymtorch.unwrap_tensor(self.root_states))
@@ -378,23 +349,6 @@ class Go2(VecTask):
         self._log_episodes(mask)
         self.progress_buf.masked_fill_(mask, 0)
         self.reset_buf.masked_fill_(mask, 0)
-
-    def _log_episodes(self, mask: torch.Tensor):
-        """Adds the reward sums of the episodes ending now to those ended since the last log."""
-        maskf = mask.float()
-        self.ended_count += maskf.sum()
-        for name, sums in self.episode_sums.items():
-            self.ended_sums[name] += (sums * maskf).sum()
-            sums.mul_(1.0 - maskf)
-
-    def _publish_episode_log(self):
-        """IsaacGymEnvs' ``extras["episode"]``: each term's episode sum per second of episode,
-        averaged over the episodes that ended since the last log."""
-        count = self.ended_count.clamp(min=1.0) * self.max_episode_length_s
-        self.extras["episode"] = {f"rew_{k}": v / count for k, v in self.ended_sums.items()}
-        for v in self.ended_sums.values():
-            v.zero_()
-        self.ended_count.zero_()
 
     # ------------------------------------------------------------------ play-back metrics
     def _track_play_metrics(self):
@@ -419,47 +373,3 @@ class Go2(VecTask):
             "yaw_rate_error": (self.yaw_err_sum[ids] / steps).tolist(),
             "fall": self.fell[ids].float().tolist(),
         }
-
-    # ------------------------------------------------------------------ reward terms
-    def _reward_trackingLinVel(self):
-        err = torch.sum(torch.square(self.commands[:, :2] - self.base_lin_vel[:, :2]), dim=1)
-        return torch.exp(-err / float(self.rewards_cfg["trackingSigma"]))
-
-    def _reward_trackingAngVel(self):
-        err = torch.square(self.commands[:, 2] - self.base_ang_vel[:, 2])
-        return torch.exp(-err / float(self.rewards_cfg["trackingSigma"]))
-
-    def _reward_linVelZ(self):
-        return torch.square(self.base_lin_vel[:, 2])
-
-    def _reward_angVelXY(self):
-        return torch.sum(torch.square(self.base_ang_vel[:, :2]), dim=1)
-
-    def _reward_torques(self):
-        return torch.sum(torch.square(self.torques), dim=1)
-
-    def _reward_dofAcc(self):
-        return torch.sum(torch.square((self.last_dof_vel - self.dof_vel) / self.dt), dim=1)
-
-    def _reward_actionRate(self):
-        return torch.sum(torch.square(self.last_actions - self.actions), dim=1)
-
-    def _reward_collision(self):
-        force = torch.norm(self.contact_forces[:, self.penalised_ids, :], dim=-1)
-        return torch.sum((force > float(self.rewards_cfg["collisionForce"])).float(), dim=1)
-
-    def _reward_feetAirTime(self):
-        contact = self.contact_forces[:, self.feet_ids, 2] > float(self.rewards_cfg["footContactForce"])
-        contact_filt = contact | self.last_contacts  # one missed contact reading is not a lift-off
-        self.last_contacts[:] = contact
-        first_contact = (self.feet_air_time > 0.0) & contact_filt
-        self.feet_air_time += self.dt
-        rew = torch.sum((self.feet_air_time - float(self.rewards_cfg["feetAirTimeTarget"])) * first_contact, dim=1)
-        rew *= torch.norm(self.commands[:, :2], dim=1) > float(self.rewards_cfg["feetAirTimeMinCommand"])
-        self.feet_air_time *= ~contact_filt
-        return rew
-
-    def _reward_dofPosLimits(self):
-        below = (self.soft_dof_lower - self.dof_pos).clamp(min=0.0)
-        above = (self.dof_pos - self.soft_dof_upper).clamp(min=0.0)
-        return torch.sum(below + above, dim=1)

@@ -98,7 +98,7 @@ def wrap_to_pi(angles: torch.Tensor) -> torch.Tensor:
     return (angles + np.pi) % (2 * np.pi) - np.pi
 
 
-def torch_rand_float(lower: float, upper: float, shape: tuple[int, int], device) -> torch.Tensor:
+def torch_rand_float(lower: float, upper: float, shape: tuple[int, ...], device) -> torch.Tensor:
     return (upper - lower) * torch.rand(*shape, device=device) + lower
 
 
