@@ -44,6 +44,20 @@ def build_cartpole(num_envs: int = 4, *, fixed: bool = True, gravity: float = -9
     return gym, sim, envs, asset
 
 
+CPU = ["sim_device=cpu", "rl_device=cpu", "pipeline=cpu"]
+
+
+def build_task(cfg):
+    """The task a composed config (with ``CPU`` overrides) names, built on the CPU as train.py builds it."""
+    from omegaconf import OmegaConf
+
+    from mytasks.tasks import isaacgym_task_map
+
+    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
+    return isaacgym_task_map[cfg.task.name](cfg=task_cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=-1,
+                                            headless=True)  # fmt: skip
+
+
 def run_train(*args: str, timeout: float = 600, cwd: str | None = None) -> subprocess.CompletedProcess:
     """``python train.py ARGS`` as a user runs it, on the CPU."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

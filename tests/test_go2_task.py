@@ -6,14 +6,12 @@ import os
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import CPU, ROOT, build_task
 from omegaconf import OmegaConf
 
-from mytasks.tasks import isaacgym_task_map
 from mytasks.utils.config import compose
 
 SHIPPED = os.path.join(ROOT, "assets", "checkpoints", "Go2.pth")
-CPU = ["sim_device=cpu", "rl_device=cpu", "pipeline=cpu"]
 NOMINAL_START = ["task.env.reset.dofPosScale=[1.0,1.0]", "task.env.reset.rootVelocity=0.0"]
 
 
@@ -21,18 +19,12 @@ def _cfg(*overrides: str):
     return compose(["task=Go2", *CPU, *overrides])
 
 
-def _task(cfg):
-    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
-    return isaacgym_task_map["Go2"](cfg=task_cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=-1,
-                                    headless=True)  # fmt: skip
-
-
 def test_zero_actions_stand_for_two_seconds():
     """Default angles held by the PD drives (Kp 20): the robot drops from 0.42 m onto its feet and
     stays standing, its base settling where the soft joints carry its weight (on low friction
     the feet keep sliding apart slowly, so the base is not quite at rest)."""
     torch.manual_seed(0)
-    task = _task(_cfg("num_envs=8", *NOMINAL_START))
+    task = build_task(_cfg("num_envs=8", *NOMINAL_START))
     heights = []
     for _ in range(100):  # 2 s at 50 Hz
         _, _, done, _ = task.step(task.zero_actions())
@@ -47,7 +39,7 @@ def test_zero_actions_stand_for_two_seconds():
 
 
 def test_reset_envs_start_over_and_others_keep_their_state():
-    task = _task(_cfg("num_envs=4", "task.env.noise.addNoise=False"))
+    task = build_task(_cfg("num_envs=4", "task.env.noise.addNoise=False"))
     for _ in range(10):
         task.step(task.zero_actions())
     before = task.root_states.clone()
@@ -60,7 +52,7 @@ def test_reset_envs_start_over_and_others_keep_their_state():
 
 
 def test_every_reward_term_is_logged_per_episode():
-    task = _task(_cfg("num_envs=4", "task.env.maxEpisodeLength=10", "task.env.logInterval=20"))
+    task = build_task(_cfg("num_envs=4", "task.env.maxEpisodeLength=10", "task.env.logInterval=20"))
     logs = []
     for _ in range(40):
         task.step(2 * torch.rand(4, 12) - 1)
@@ -73,7 +65,7 @@ def test_every_reward_term_is_logged_per_episode():
 
 
 def test_friction_is_randomised_per_env():
-    task = _task(_cfg("num_envs=16"))
+    task = build_task(_cfg("num_envs=16"))
     lo, hi = task.rand_cfg["frictionRange"]
     mu = task.sim.world.model.shape_material_mu.numpy()
     per_env = mu[:-1].reshape(16, -1)  # the ground plane is the last shape
@@ -92,7 +84,7 @@ def test_shipped_policy_walks_forward():
     cfg = _cfg("num_envs=16", "test=True", f"checkpoint={SHIPPED}", f"{ranges}.linVelX=[{command},{command}]",
                f"{ranges}.linVelY=[0.0,0.0]", f"{ranges}.heading=[0.0,0.0]")  # fmt: skip
     torch.manual_seed(0)
-    register_rlgpu(lambda **_: _task(cfg))
+    register_rlgpu(lambda **_: build_task(cfg))
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
     player = runner.load_player(params, SHIPPED, "Go2")
     env = player.env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from conftest import CPU, build_task
 from omegaconf import OmegaConf
 from rl_games.algos_torch import a2c_continuous
 
@@ -10,17 +11,13 @@ from mytasks.rl import runner
 from mytasks.rl.agent import A2CAgent
 from mytasks.rl.env import register_rlgpu
 from mytasks.rl.observer import RLGPUAlgoObserver
-from mytasks.tasks import isaacgym_task_map
 from mytasks.utils.config import compose
 
 
 def _rollout(agent_class):
-    cfg = compose(["task=Cartpole", "num_envs=16", "sim_device=cpu", "rl_device=cpu", "pipeline=cpu",
-                   "task.env.maxEpisodeLength=10", "train.params.config.horizon_length=32",
-                   "train.params.config.minibatch_size=512"])  # fmt: skip
-    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
-    register_rlgpu(lambda **_: isaacgym_task_map["Cartpole"](cfg=task_cfg, rl_device="cpu", sim_device="cpu",
-                                                               graphics_device_id=-1, headless=True))  # fmt: skip
+    cfg = compose(["task=Cartpole", "num_envs=16", *CPU, "task.env.maxEpisodeLength=10",
+                   "train.params.config.horizon_length=32", "train.params.config.minibatch_size=512"])  # fmt: skip
+    register_rlgpu(lambda **_: build_task(cfg))
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
     torch.manual_seed(0)
     rl = runner.make_runner(params, RLGPUAlgoObserver())
