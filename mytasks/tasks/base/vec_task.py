@@ -47,9 +47,9 @@ import torch
 from gymnasium import spaces
 
 from mytasks.sim import gymapi
+from mytasks.utils.cuda_graph import GraphedCall
 
 _ENGINES = {"newton": "SIM_NEWTON", "physx": "SIM_PHYSX", "flex": "SIM_FLEX"}
-_GRAPH_WARMUP_CALLS = 3  # eager steps before capture: lazy initialisation happens outside the graph
 
 
 def _finite(value, default: float = math.inf) -> float:
@@ -93,8 +93,6 @@ class VecTask:
         self.render_fps = env.get("renderFPS", -1)
         self.control_steps = 0
         self.total_train_env_frames = 0
-        self._step_graph = None
-        self._step_graph_calls = 0
 
         engine = str(self.cfg.get("physics_engine", "newton")).lower()
         if engine not in _ENGINES:
@@ -110,6 +108,7 @@ class VecTask:
         self.allocate_buffers()
         self.obs_dict: dict[str, torch.Tensor] = {}
         self.use_step_graph = bool(env.get("stepGraph", False)) and self.device.startswith("cuda")
+        self._step_graph = GraphedCall(f"{type(self).__name__}'s step", enabled=self.use_step_graph)
 
     # ------------------------------------------------------------------ set-up
     def _parse_sim_params(self, cfg_sim: dict) -> Any:
@@ -222,25 +221,7 @@ class VecTask:
         the task: no host syncs (``.item()``, ``nonzero``, Python branches on tensor values), no
         CPU tensors. A graph replaces hundreds of kernel launches with one.
         """
-        if self._step_graph is not None:
-            self._step_graph.replay()
-            return
-        if not self.use_step_graph or self._step_graph_calls < _GRAPH_WARMUP_CALLS:
-            self._step_graph_calls += 1
-            fn()
-            return
-        graph = torch.cuda.CUDAGraph()
-        try:
-            with torch.cuda.graph(graph):
-                fn()
-        except RuntimeError as e:  # capture refused an operation: stay eager
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            print(f"mytasks: {type(self).__name__}'s step could not run as a CUDA graph ({first}); running it eagerly")
-            self.use_step_graph = False
-            fn()
-            return
-        self._step_graph = graph
-        graph.replay()
+        self._step_graph(fn)
 
     def zero_actions(self) -> torch.Tensor:
         return torch.zeros((self.num_envs, self.num_actions), dtype=torch.float32, device=self.rl_device)
