@@ -47,14 +47,14 @@ def build_cartpole(num_envs: int = 4, *, fixed: bool = True, gravity: float = -9
 CPU = ["sim_device=cpu", "rl_device=cpu", "pipeline=cpu"]
 
 
-def build_task(cfg):
-    """The task a composed config (with ``CPU`` overrides) names, built on the CPU as train.py builds it."""
+def build_task(cfg, device: str = "cpu"):
+    """The task a composed config (with ``CPU`` overrides) names, built as train.py builds it."""
     from omegaconf import OmegaConf
 
     from mytasks.tasks import isaacgym_task_map
 
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
-    return isaacgym_task_map[cfg.task.name](cfg=task_cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=-1,
+    return isaacgym_task_map[cfg.task.name](cfg=task_cfg, rl_device=device, sim_device=device, graphics_device_id=-1,
                                             headless=True)  # fmt: skip
 
 

@@ -1,11 +1,12 @@
-"""The rollout without host syncs collects exactly what rl-games' own rollout collects."""
+"""Our PPO agent without host syncs against rl-games' own: the same rollout, the same update."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import CPU, build_task
 from omegaconf import OmegaConf
-from rl_games.algos_torch import a2c_continuous
+from rl_games.algos_torch import a2c_continuous, torch_ext
 
 from mytasks.rl import runner
 from mytasks.rl.agent import A2CAgent
@@ -14,16 +15,22 @@ from mytasks.rl.observer import RLGPUAlgoObserver
 from mytasks.utils.config import compose
 
 
-def _rollout(agent_class):
-    cfg = compose(["task=Cartpole", "num_envs=16", *CPU, "task.env.maxEpisodeLength=10",
+def _agent(agent_class, *overrides: str, device: str = "cpu"):
+    on = CPU if device == "cpu" else [f"sim_device={device}", f"rl_device={device}", "pipeline=gpu"]
+    cfg = compose([*overrides, "task=Cartpole", "num_envs=16", *on, "task.env.maxEpisodeLength=10",
                    "train.params.config.horizon_length=32", "train.params.config.minibatch_size=512"])  # fmt: skip
-    register_rlgpu(lambda **_: build_task(cfg))
-    params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
+    register_rlgpu(lambda **_: build_task(cfg, device))
+    params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), device)
     torch.manual_seed(0)
     rl = runner.make_runner(params, RLGPUAlgoObserver())
     agent = agent_class(base_name="run", params=rl.params)
     agent.init_tensors()
     agent.obs = agent.env_reset()
+    return agent
+
+
+def _rollout(agent_class):
+    agent = _agent(agent_class)
     agent.set_eval()
     with torch.no_grad():
         batch = agent.play_steps()
@@ -43,3 +50,44 @@ def test_sync_free_rollout_matches_rl_games():
         a, b = getattr(ours, meter), getattr(theirs, meter)
         assert a.current_size == b.current_size
         torch.testing.assert_close(a.mean, b.mean, rtol=0, atol=0)
+
+
+def _train(agent, epochs: int) -> tuple[list[float], list[float]]:
+    lrs, losses = [], []
+    for _ in range(epochs):  # each: a rollout, then 8 mini-epochs of the KL-adaptive update
+        agent.epoch_num += 1
+        result = agent.train_epoch()
+        lrs.append(agent.last_lr)
+        losses.append(torch_ext.mean_list(result[4]).item())  # the actor loss over the minibatches
+    return lrs, losses
+
+
+LOW_KL = "train.params.config.kl_threshold=0.0005"  # the learning rate rises to its cap, then falls
+
+
+def test_update_without_host_syncs_matches_rl_games():
+    ours = _agent(A2CAgent, LOW_KL)  # each agent seeds the RNG when built and then draws from it alone
+    assert ours._update_on_device()
+    our_lrs, our_losses = _train(ours, 3)
+    theirs = _agent(a2c_continuous.A2CAgent, LOW_KL)
+    their_lrs, their_losses = _train(theirs, 3)
+    assert our_lrs == pytest.approx(their_lrs, rel=1e-5)
+    assert their_lrs[0] < their_lrs[1] > their_lrs[2]  # it adapted both ways
+    assert our_losses == pytest.approx(their_losses, rel=1e-4, abs=1e-6)
+    for (name, a), b in zip(ours.model.state_dict().items(), theirs.model.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), name  # weights and the input statistics
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_update_replayed_as_a_cuda_graph_matches_the_eager_update():
+    graphed = _agent(A2CAgent, LOW_KL, device="cuda:0")
+    graphed_lrs, graphed_losses = _train(graphed, 3)  # 24 minibatches: 3 warm-up, then capture and replays
+    assert graphed._update_graph.graph is not None
+    eager = _agent(A2CAgent, LOW_KL, device="cuda:0")
+    eager.config["update_graph"] = False
+    eager_lrs, eager_losses = _train(eager, 3)
+    assert eager._update_graph.graph is None
+    assert graphed_lrs == pytest.approx(eager_lrs, rel=1e-5)
+    assert graphed_losses == pytest.approx(eager_losses, rel=1e-4, abs=1e-6)
+    for (name, a), b in zip(graphed.model.state_dict().items(), eager.model.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), name  # weights and the input statistics

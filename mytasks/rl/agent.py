@@ -1,11 +1,26 @@
-"""rl-games' continuous PPO agent with a rollout that never waits on the device.
+"""rl-games' continuous PPO agent, without its host syncs and with its update as a CUDA graph.
 
-rl-games 1.6.5 finds the envs that finished after every env step (``dones.nonzero()``) to
-update its episode statistics. That is a host sync per step: the CPU stops queueing work
-until the GPU has caught up, so policy inference and bookkeeping never overlap the physics.
-Here the returns and lengths of finished episodes are recorded in device buffers during the
-rollout and handed to the same statistics once at its end, in the same order. The experience
-collected, the advantages and the update are rl-games' own.
+rl-games 1.6.5 waits on the device in both inner loops. After every env step it finds the
+envs that finished (``dones.nonzero()``) for its episode statistics; after every minibatch it
+reads the KL divergence (``.item()``) to adapt the learning rate on the host. Each wait stops
+the CPU from queueing work until the GPU has caught up. And a minibatch update of a small
+MLP is hundreds of kernels of a few microseconds each: Python, not the GPU, sets its pace.
+
+Here:
+
+- the returns and lengths of finished episodes are recorded in device buffers during the
+  rollout and handed to the same statistics once at its end, in the same order;
+- the KL-adaptive learning rate (``lr_schedule: adaptive`` with rl-games' default
+  per-minibatch "legacy" schedule) is a device tensor that the fused Adam step reads, changed
+  by the scheduler's rule on the device, and read back once per epoch;
+- so one minibatch update (rl-games' own ``calc_gradients``: forward, losses, backward,
+  gradient clipping, Adam step) plus the learning-rate rule never waits on the device, and on
+  a GPU it is captured once as a CUDA graph and replayed for every later minibatch.
+
+The experience, the advantages, the losses and the update are rl-games' own; configurations
+this does not cover (multi-GPU, RNNs, a central value, mixed precision, other schedules,
+diagnostics) run rl-games' code unchanged. ``update_graph: False`` in the train config's
+``params.config`` keeps the update eager.
 """
 
 from __future__ import annotations
@@ -13,9 +28,16 @@ from __future__ import annotations
 import time
 
 import torch
-from rl_games.algos_torch import a2c_continuous
+from rl_games.algos_torch import a2c_continuous, torch_ext
 from rl_games.common.a2c_common import swap_and_flatten01
 from rl_games.common.algo_observer import IsaacAlgoObserver
+from rl_games.common.diagnostics import DefaultDiagnostics
+from rl_games.common.schedulers import AdaptiveScheduler, IdentityScheduler
+
+from mytasks.utils.cuda_graph import GraphedCall
+
+# What rl-games' calc_gradients reads from a minibatch.
+_MINIBATCH_KEYS = ("obs", "actions", "old_values", "old_logp_actions", "advantages", "returns", "mu", "sigma")
 
 
 class A2CAgent(a2c_continuous.A2CAgent):
@@ -94,3 +116,86 @@ class A2CAgent(a2c_continuous.A2CAgent):
         batch_dict["played_frames"] = self.batch_size
         batch_dict["step_time"] = step_time
         return batch_dict
+
+    # ------------------------------------------------------------------ the update
+    def _update_on_device(self) -> bool:
+        return (
+            self.schedule_type == "legacy"
+            and type(self.scheduler) in (AdaptiveScheduler, IdentityScheduler)
+            and type(self.diagnostics) is DefaultDiagnostics
+            and self.bounds_loss_coef is not None
+            and not (self.multi_gpu or self.is_rnn or self.has_central_value or self.mixed_precision)
+        )
+
+    def train_epoch(self):
+        if not self._update_on_device():
+            return super().train_epoch()
+        self.vec_env.set_train_info(self.frame, self)
+        self.set_eval()
+        play_start = time.perf_counter()
+        with torch.no_grad():
+            batch_dict = self.play_steps()
+        play_end = time.perf_counter()
+        self.set_train()
+        self.curr_frames = batch_dict.pop("played_frames")
+        self.prepare_dataset(batch_dict)
+        self.algo_observer.after_steps()
+        self._link_lr()
+        stats, kls = [], []
+        for _ in range(self.mini_epochs_num):
+            first = len(stats)
+            for i in range(len(self.dataset)):
+                out, mu, sigma = self._minibatch_update(self.dataset[i])
+                stats.append(out.clone())  # the graph refills its outputs at the next replay
+                self.dataset.update_mu_sigma(mu, sigma)
+            kls.append(torch_ext.mean_list([s[3] for s in stats[first:]]))
+        a_losses, c_losses, entropies, _, b_losses = (list(column) for column in torch.stack(stats).unbind(1))
+        self.last_lr = float(self._lr)  # the one wait of the update
+        update_end = time.perf_counter()
+        return (batch_dict["step_time"], play_end - play_start, update_end - play_end, update_end - play_start,
+                a_losses, c_losses, b_losses, entropies, kls, self.last_lr, 1.0)  # fmt: skip
+
+    def _link_lr(self) -> None:
+        """Makes the learning rate a device tensor that every Adam step reads."""
+        if getattr(self, "_lr", None) is None:
+            self._lr = torch.zeros((), dtype=torch.float32, device=self.ppo_device)
+            self._minibatch = None
+            cuda = str(self.ppo_device).startswith("cuda") and self.config.get("update_graph", True)
+            self._update_graph = GraphedCall("the PPO minibatch update", enabled=bool(cuda), side_stream=True)
+        self._lr.fill_(self.last_lr)  # picks up a change made on the host (a restored checkpoint)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr
+
+    def _minibatch_update(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One minibatch: its inputs copied into fixed buffers, then the update, eager or replayed.
+
+        Returns (a_loss, c_loss, entropy, kl, b_loss) stacked, and the new mu and sigma.
+        """
+        if self._minibatch is None:
+            self._minibatch = {k: batch[k].clone() for k in _MINIBATCH_KEYS}
+        else:
+            for k in _MINIBATCH_KEYS:
+                self._minibatch[k].copy_(batch[k])
+        self.set_train()  # as rl-games' train_actor_critic: the input statistics update in every minibatch
+        return self._update_graph(self._update_step)
+
+    def _update_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        buffers = dict(self.model.named_buffers())
+        self.calc_gradients(self._minibatch)
+        # rl-games' RunningMeanStd assigns new tensors to its statistics; a replayed graph would
+        # read the first ones again. Write the new values back into the buffers the graph reads.
+        for name, old in buffers.items():
+            owner, _, attr = name.rpartition(".")
+            module = self.model.get_submodule(owner)
+            if module._buffers[attr] is not old:
+                old.copy_(module._buffers[attr])
+                module._buffers[attr] = old
+        a_loss, c_loss, entropy, kl, _, _, mu, sigma, b_loss = self.train_result
+        if isinstance(self.scheduler, AdaptiveScheduler):
+            # rl-games' AdaptiveScheduler.update: divide by 1.5 above twice the KL threshold,
+            # multiply by 1.5 below half of it, within [min_lr, max_lr].
+            s, lr = self.scheduler, self._lr
+            lower = torch.clamp(lr / 1.5, min=s.min_lr)
+            higher = torch.clamp(lr * 1.5, max=s.max_lr)
+            lr.copy_(torch.where(kl > 2.0 * s.kl_threshold, lower, torch.where(kl < 0.5 * s.kl_threshold, higher, lr)))
+        return torch.stack([a_loss, c_loss, entropy, kl, b_loss]), mu, sigma
