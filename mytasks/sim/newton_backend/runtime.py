@@ -22,3 +22,49 @@ def init_warp() -> None:
         wp.config.kernel_cache_dir = os.environ["WARP_CACHE_PATH"]
     wp.init()
     _done = True
+
+
+# The Warp modules whose kernels building a Newton model and stepping it with MuJoCo-Warp
+# launch. Warp compiles a module the first time one of its kernels is launched, one module
+# after another; on a machine with an empty kernel cache that is most of the start-up. The
+# kernels that MuJoCo-Warp generates for a particular model are not listed: they only exist
+# once the solver makes them.
+_STEP_MODULES = (
+    "newton._src.sim.articulation",
+    "newton._src.geometry.bvh",
+    "newton._src.sensors.sensor_contact",
+    "newton._src.solvers.mujoco.kernels",
+    "mujoco_warp._src.set_const",
+    "mujoco_warp._src.smooth",
+    "mujoco_warp._src.constraint",
+    "mujoco_warp._src.forward",
+    "mujoco_warp._src.passive",
+    "mujoco_warp._src.support",
+    "mujoco_warp._src.solver",
+    "mujoco_warp._src.derivative",
+)
+_preloaded: set = set()
+
+
+def preload_step_kernels(device: str) -> None:
+    """Compiles, or loads from the kernel cache, the modules of a step on ``device`` in parallel.
+
+    Once per device and process; modules missing from this Newton version are skipped.
+    """
+    if device in _preloaded:
+        return
+    import importlib
+
+    import newton.solvers  # noqa: F401  (imports the solver's kernel modules)
+    import warp as wp
+
+    modules = []
+    for name in _STEP_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        modules.append(wp.get_module(name))
+    workers = min(len(modules), os.cpu_count() or 1)
+    wp.force_load(device=device, modules=modules, max_workers=workers)
+    _preloaded.add(device)

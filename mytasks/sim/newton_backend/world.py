@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from mytasks.sim import types as gt
+from mytasks.sim.newton_backend.runtime import preload_step_kernels
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
 
@@ -35,6 +36,7 @@ class World:
         self.sim = sim
         self.device = sim.device
         self.params = sim.params
+        preload_step_kernels(self.device)
         self.num_envs = len(sim.envs)
         self.model = self._build_model(newton)
         self.state = self.model.state()
