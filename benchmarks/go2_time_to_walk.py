@@ -4,7 +4,9 @@ Runs training as a user would (a subprocess, cold or warm kernel cache as found)
 each checkpoint was written, then plays chosen checkpoints on many envs and prints, per
 checkpoint: the epoch, seconds since the command started, the planar velocity tracking error,
 the yaw-rate error, the fraction of episodes that ended in a fall, and the average return.
-GPU memory in use (nvidia-smi) is sampled once a second during training.
+GPU memory in use (nvidia-smi) is sampled once a second during training, and the training
+throughput is rl-games' ``fps total`` (env steps per second, PPO update included), the median
+over the epochs after the fifth.
 
     python benchmarks/go2_time_to_walk.py --train-args max_iterations=600 --play-epochs 200 300 400 600
 """
@@ -37,16 +39,16 @@ def sample_gpu_memory(stop: threading.Event, out: list) -> None:
         stop.wait(1.0)
 
 
-def train(args, log_path: str) -> tuple[str, float, dict, list]:
+def train(args, log_path: str) -> tuple[str, float, dict, list, list]:
     """Runs training; returns the run directory, the wall clock, {epoch: (seconds, path)} of each
-    checkpoint as rl-games announced it, and the GPU memory samples [MiB]."""
+    checkpoint as rl-games announced it, the GPU memory samples [MiB] and each epoch's fps total."""
     cmd = [*TRAIN, "task=Go2", "headless=True", *args.train_args]
     print("$", " ".join(cmd[2:]), flush=True)
     mem, stop = [], threading.Event()
     sampler = threading.Thread(target=sample_gpu_memory, args=(stop, mem), daemon=True)
     sampler.start()
     t0 = time.time()
-    run_dir, seen = None, {}
+    run_dir, seen, fps = None, {}, []
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=args.cwd)
         for line in iter(proc.stdout.readline, ""):
@@ -55,6 +57,9 @@ def train(args, log_path: str) -> tuple[str, float, dict, list]:
             m = re.match(r"run directory: (\S+)", line)
             if m:
                 run_dir = os.path.join(args.cwd, m.group(1))
+            m = re.search(r"fps total: ([\d.]+)", line)
+            if m:
+                fps.append(float(m.group(1)))
             m = re.search(r"saving checkpoint '(.+?)'", line)
             if m:
                 epoch = re.search(r"_ep_(\d+)_", m.group(1))
@@ -65,7 +70,7 @@ def train(args, log_path: str) -> tuple[str, float, dict, list]:
     stop.set()
     if proc.returncode != 0 or run_dir is None:
         raise SystemExit(f"training failed (exit {proc.returncode}); see {log_path}")
-    return run_dir, wall, seen, mem
+    return run_dir, wall, seen, mem, fps
 
 
 def play(checkpoint: str, args) -> dict:
@@ -95,7 +100,8 @@ def main() -> None:
     ap.add_argument("--out", default=".", help="folder for the training log and results.json")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    run_dir, wall, ckpts, mem = train(args, os.path.join(args.out, "train.log"))
+    run_dir, wall, ckpts, mem, fps = train(args, os.path.join(args.out, "train.log"))
+    steady = sorted(fps[5:])
     last = max(ckpts)
     epochs = [e for e in (args.play_epochs or [last]) if e in ckpts]
     rows = []
@@ -110,12 +116,14 @@ def main() -> None:
         "run_dir": run_dir,
         "checkpoints": {e: round(t, 1) for e, (t, _) in ckpts.items()},
         "gpu_memory_mib_max": max(mem) if mem else None,
+        "fps_total_median": steady[len(steady) // 2] if steady else None,
         "rows": rows,
         "files": final,
     }
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
-    print(f"training: {wall:.1f} s wall clock, peak GPU memory {result['gpu_memory_mib_max']} MiB")
+    print(f"training: {wall:.1f} s wall clock, peak GPU memory {result['gpu_memory_mib_max']} MiB, "
+          f"median fps total {result['fps_total_median']}")
     print("| epoch | s since start | tracking error m/s | yaw-rate error rad/s | falls | return |")
     for r in rows:
         print(f"| {r['epoch']} | {r['seconds']} | {r.get('lin_vel_error', '?')} | {r.get('yaw_rate_error', '?')} | "
