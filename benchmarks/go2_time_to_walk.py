@@ -122,8 +122,10 @@ def main() -> None:
     }
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
-    print(f"training: {wall:.1f} s wall clock, peak GPU memory {result['gpu_memory_mib_max']} MiB, "
-          f"median fps total {result['fps_total_median']}")
+    print(
+        f"training: {wall:.1f} s wall clock, peak GPU memory {result['gpu_memory_mib_max']} MiB, "
+        f"median fps total {result['fps_total_median']}"
+    )
     print("| epoch | s since start | tracking error m/s | yaw-rate error rad/s | falls | return |")
     for r in rows:
         print(f"| {r['epoch']} | {r['seconds']} | {r.get('lin_vel_error', '?')} | {r.get('yaw_rate_error', '?')} | "
