@@ -165,6 +165,7 @@ class A2CAgent(a2c_continuous.A2CAgent):
         self._lr.fill_(self.last_lr)  # picks up a change made on the host (a restored checkpoint)
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr
+            group["capturable"] = self._update_graph.enabled  # Adam's step may then be captured
 
     def _minibatch_update(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One minibatch: its inputs copied into fixed buffers, then the update, eager or replayed.
@@ -191,6 +192,7 @@ class A2CAgent(a2c_continuous.A2CAgent):
                 old.copy_(module._buffers[attr])
                 module._buffers[attr] = old
         a_loss, c_loss, entropy, kl, _, _, mu, sigma, b_loss = self.train_result
+        self.train_result = None  # holds the losses' autograd graph, which must not outlive the step
         if isinstance(self.scheduler, AdaptiveScheduler):
             # rl-games' AdaptiveScheduler.update: divide by 1.5 above twice the KL threshold,
             # multiply by 1.5 below half of it, within [min_lr, max_lr].
@@ -198,4 +200,4 @@ class A2CAgent(a2c_continuous.A2CAgent):
             lower = torch.clamp(lr / 1.5, min=s.min_lr)
             higher = torch.clamp(lr * 1.5, max=s.max_lr)
             lr.copy_(torch.where(kl > 2.0 * s.kl_threshold, lower, torch.where(kl < 0.5 * s.kl_threshold, higher, lr)))
-        return torch.stack([a_loss, c_loss, entropy, kl, b_loss]), mu, sigma
+        return torch.stack([a_loss, c_loss, entropy, kl, b_loss]).detach(), mu, sigma

@@ -33,6 +33,7 @@ class GraphedCall:
         self.graph: torch.cuda.CUDAGraph | None = None
         self._calls = 0
         self._outputs: Any = None
+        self._stream: torch.cuda.Stream | None = None
 
     def __call__(self, fn: Callable[[], Any]) -> Any:
         if self.graph is not None:
@@ -55,11 +56,11 @@ class GraphedCall:
         graph.replay()
         return outputs
 
-    @staticmethod
-    def _warm(fn: Callable[[], Any]) -> Any:
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
+    def _warm(self, fn: Callable[[], Any]) -> Any:
+        if self._stream is None:
+            self._stream = torch.cuda.Stream()  # one stream for every warm-up call
+        self._stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self._stream):
             out = fn()
-        torch.cuda.current_stream().wait_stream(stream)
+        torch.cuda.current_stream().wait_stream(self._stream)
         return out
