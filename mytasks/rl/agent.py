@@ -167,6 +167,12 @@ class A2CAgent(a2c_continuous.A2CAgent):
             group["lr"] = self._lr
             group["capturable"] = self._update_graph.enabled  # Adam's step may then be captured
 
+    def get_full_state_weights(self):
+        state = super().get_full_state_weights()
+        for group in state["optimizer"]["param_groups"]:  # copies: the optimizer keeps its tensor
+            group["lr"] = float(group["lr"])  # saved as rl-games saves it
+        return state
+
     def _minibatch_update(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One minibatch: its inputs copied into fixed buffers, then the update, eager or replayed.
 
