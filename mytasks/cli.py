@@ -178,6 +178,11 @@ def run(argv: list[str]) -> None:
     _train(cfg, params, ckpt, run_dir)
 
 
+def _reward(value) -> str:
+    """rl-games' reward statistics start at -1e9 until an episode ends (the best: until it saves one)."""
+    return "n/a" if float(value) <= -1e9 else f"{float(value):.2f}"
+
+
 def _train(cfg: DictConfig, params: dict, ckpt: str, run_dir: str) -> None:
     from mytasks.rl import runner
     from mytasks.rl.observer import RLGPUAlgoObserver
@@ -195,8 +200,8 @@ def _train(cfg: DictConfig, params: dict, ckpt: str, run_dir: str) -> None:
         from mytasks.rl.checkpoints import resolve
 
         best = resolve(run_dir)
-    print(f"\ntraining done: mean episode reward {float(algo.mean_rewards):.2f} at the end, "
-          f"best {float(algo.last_mean_rewards):.2f}")  # fmt: skip
+    print(f"\ntraining done: mean episode reward {_reward(algo.mean_rewards)} at the end, "
+          f"best {_reward(algo.last_mean_rewards)}")  # fmt: skip
     print(f"run directory: {run_dir}")
     print(f"best checkpoint: {best}")
     print(f"play it back: python train.py task={cfg.task.name} test=True checkpoint={run_dir}")

@@ -52,6 +52,20 @@ def test_play_back_from_run_directory(trained):
     assert float(m.group(2)) > 0.8 * best  # the deterministic policy plays as well as it trained
 
 
+def test_training_resumes_from_a_checkpoint(trained):
+    cwd, run_dir, _ = trained
+    # Episodes capped at 50 steps, so that they end within the 4 epochs: a balancing policy
+    # earns close to 1 per step, an untrained one falls within about 20.
+    p = run_train("task=Cartpole", "headless=True", "num_envs=256", "max_iterations=44",
+                  "task.env.maxEpisodeLength=50", f"checkpoint={run_dir}/nn/ci.pth", "experiment=resumed",
+                  cwd=cwd)  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    epochs = [int(e) for e in re.findall(r"epoch: (\d+)/44", p.stdout)]
+    assert epochs == [41, 42, 43, 44]  # counting on from the checkpoint's 40 epochs
+    m = re.search(r"training done: mean episode reward ([-\d.]+)", p.stdout)
+    assert m and float(m.group(1)) > 40.0, p.stdout[-1500:]
+
+
 def test_play_rejects_a_checkpoint_of_other_sizes(trained, tmp_path):
     import torch
 
