@@ -107,8 +107,8 @@ class VecTask:
         self.set_viewer()
         self.allocate_buffers()
         self.obs_dict: dict[str, torch.Tensor] = {}
-        self.use_step_graph = bool(env.get("stepGraph", False)) and self.device.startswith("cuda")
-        self._step_graph = GraphedCall(f"{type(self).__name__}'s step", enabled=self.use_step_graph)
+        on_gpu = bool(env.get("stepGraph", False)) and self.device.startswith("cuda")
+        self._step_graph = GraphedCall(f"{type(self).__name__}'s step", enabled=on_gpu)
 
     # ------------------------------------------------------------------ set-up
     def _parse_sim_params(self, cfg_sim: dict) -> Any:
