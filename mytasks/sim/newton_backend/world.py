@@ -216,10 +216,11 @@ class World:
         self.tensors.bodies_stale = False
 
     # ------------------------------------------------------------------ sensors
-    def _observe(self, kinds) -> None:
-        """Has the solver report ``kinds`` (its observables) from every substep on."""
+    def _observe(self, kinds, *, reallocate: bool = False) -> None:
+        """Has the solver report ``kinds`` (its observables) from every substep on; ``reallocate``
+        rebuilds the observables even if no kind is new (they hold the contact buffer)."""
         wanted = self._observable_kinds | set(kinds)
-        if wanted == self._observable_kinds:
+        if wanted == self._observable_kinds and not reallocate:
             return
         import warp as wp
 
@@ -245,8 +246,7 @@ class World:
         )
         self._contacts = pipeline.contacts()
         self._contact_view = wp.to_torch(self._contact_sensor.total_force).view(-1, 3)
-        self._observable_kinds = set()  # the contact buffer is new: allocate everything again
-        self._observe(self._contact_sensor.solver_observable_kinds | self._dof_force_kinds)
+        self._observe(self._contact_sensor.solver_observable_kinds, reallocate=True)  # a new contact buffer
 
     def contact_forces(self):
         """Net contact force per body [N], world frame, (num_bodies, 3) torch view."""
