@@ -83,8 +83,7 @@ def test_update_replayed_as_a_cuda_graph_matches_the_eager_update():
     graphed = _agent(A2CAgent, LOW_KL, device="cuda:0")
     graphed_lrs, graphed_losses = _train(graphed, 3)  # 24 minibatches: 3 warm-up, then capture and replays
     assert graphed._update_graph.graph is not None
-    eager = _agent(A2CAgent, LOW_KL, device="cuda:0")
-    eager.config["update_graph"] = False
+    eager = _agent(A2CAgent, LOW_KL, "+train.params.config.update_graph=False", device="cuda:0")
     eager_lrs, eager_losses = _train(eager, 3)
     assert eager._update_graph.graph is None
     assert graphed_lrs == pytest.approx(eager_lrs, rel=1e-5)

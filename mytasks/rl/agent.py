@@ -41,6 +41,14 @@ _MINIBATCH_KEYS = ("obs", "actions", "old_values", "old_logp_actions", "advantag
 
 
 class A2CAgent(a2c_continuous.A2CAgent):
+    def __init__(self, base_name, params):
+        super().__init__(base_name, params)
+        # The update's state: the learning rate Adam reads, the minibatch inputs a graph reads.
+        self._lr = torch.zeros((), dtype=torch.float32, device=self.ppo_device)
+        self._minibatch: dict | None = None
+        on_gpu = str(self.ppo_device).startswith("cuda") and bool(self.config.get("update_graph", True))
+        self._update_graph = GraphedCall("the PPO minibatch update", enabled=on_gpu, side_stream=True)
+
     def _sync_free(self) -> bool:
         # The per-episode bookkeeping below covers one agent per env, no action masks, no
         # central value, and observers that read infos rather than finished-env indices.
@@ -157,11 +165,6 @@ class A2CAgent(a2c_continuous.A2CAgent):
 
     def _link_lr(self) -> None:
         """Makes the learning rate a device tensor that every Adam step reads."""
-        if getattr(self, "_lr", None) is None:
-            self._lr = torch.zeros((), dtype=torch.float32, device=self.ppo_device)
-            self._minibatch = None
-            cuda = str(self.ppo_device).startswith("cuda") and self.config.get("update_graph", True)
-            self._update_graph = GraphedCall("the PPO minibatch update", enabled=bool(cuda), side_stream=True)
         self._lr.fill_(self.last_lr)  # picks up a change made on the host (a restored checkpoint)
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr
