@@ -23,17 +23,13 @@ import torch  # noqa: E402
 
 
 def make_task(name: str, num_envs: int, device: str):
-    from omegaconf import OmegaConf
-
-    from mytasks.tasks import isaacgym_task_map
+    from mytasks.tasks import build_task
     from mytasks.utils.config import compose
 
     pipeline = "gpu" if device.startswith("cuda") else "cpu"
     cfg = compose([f"task={name}", f"num_envs={num_envs}", f"sim_device={device}", f"rl_device={device}",
-                   f"pipeline={pipeline}"])  # fmt: skip
-    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
-    return isaacgym_task_map[name](cfg=task_cfg, rl_device=device, sim_device=device, graphics_device_id=-1,
-                                   headless=True)  # fmt: skip
+                   f"pipeline={pipeline}", "headless=True"])  # fmt: skip
+    return build_task(cfg)
 
 
 def timed(fn, steps: int, num_envs: int, sync) -> float:

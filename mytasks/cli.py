@@ -1,31 +1,46 @@
 """``python train.py task=<Name> [key=value ...]``: compose the config, build the task, train or play.
 
-Bad input ends with one line on stderr that names the problem and the fix, and exit code 2;
-``--traceback`` shows the full trace of any error.
+The path through the layers: compose and check the config (``utils/config.py``, schema in
+``utils/schema.py``) → load the checkpoint, if any → build the task → make the run directory
+(training) → hand over to the learner (``rl/runner.py``).
+
+Bad input ends with one line on stderr that names the problem and the fix, exit code 2, and
+no run directory left behind; ``--traceback`` shows the full trace of any error.
 """
 
 from __future__ import annotations
 
 import datetime
+import glob
 import os
 import random
+import shutil
 import sys
 
 from omegaconf import DictConfig, OmegaConf
 
-from mytasks.utils.config import UserError, compose, task_files
+from mytasks.utils.config import compose, resolved, task_files
+from mytasks.utils.errors import Interrupted, UserError
+from mytasks.utils.schema import TOP_LEVEL
 
 USAGE = """usage: python train.py [task=NAME] [key=value ...] [--traceback]
 
   python train.py task=Cartpole                       train (runs/<name>_<time>/)
-  python train.py task=Cartpole test=True checkpoint=runs/<run>   play a trained policy
+  python train.py task=Cartpole test=True checkpoint=runs/<run>   play a trained policy (its best checkpoint)
+  python train.py task=Cartpole checkpoint=latest      resume the newest Cartpole run (its last checkpoint)
   python train.py task=Go2 headless=True                train the Go2 to walk (one GPU, ~2 min)
   python train.py task=Go2 test=True checkpoint=assets/checkpoints/Go2.pth   play the shipped Go2 policy
 
-common keys: num_envs, seed, max_iterations, physics_engine (newton|physx), sim_device,
-rl_device, pipeline (gpu|cpu), headless, experiment, checkpoint, test, wandb_activate;
-any config value: task.env.<key>=..., train.params.config.<key>=...
-tasks: {tasks}"""
+any config value: task.env.<key>=..., train.params.config.<key>=...; a new key: +task.env.<key>=...
+tasks: {tasks}
+
+keys:
+{keys}"""
+
+
+def _usage() -> str:
+    keys = "\n".join(f"  {k:<20} {v.doc}" for k, v in TOP_LEVEL.items() if k != "task_name")
+    return USAGE.format(tasks=", ".join(sorted(task_files())), keys=keys)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     traceback = "--traceback" in argv or bool(os.environ.get("MYTASKS_TRACEBACK"))
     argv = [a for a in argv if a != "--traceback"]
     if any(a in ("-h", "--help") for a in argv):
-        print(USAGE.format(tasks=", ".join(sorted(task_files()))))
+        print(_usage())
         return 0
     try:
         run(argv)
@@ -43,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -64,48 +81,75 @@ def _overridden(argv: list[str], key: str) -> bool:
 
 
 def load_config(argv: list[str]) -> DictConfig:
-    """The composed config, with the CPU fallback applied when CUDA is missing."""
+    """The run config (unresolved): composed and checked, devices settled (CPU when CUDA is
+    missing), and for play or resume from a run the config that run was trained with."""
     cfg = compose(argv)
-    wants_cuda = any(str(d).startswith("cuda") for d in (cfg.sim_device, cfg.rl_device))
-    if wants_cuda:
-        import torch
+    _settle_devices(cfg)
+    if cfg.checkpoint == "latest":
+        from mytasks.rl import checkpoints
 
-        if not torch.cuda.is_available():
-            print("mytasks: no CUDA device is available; running on the CPU "
-                  "(sim_device=cpu rl_device=cpu pipeline=cpu)")  # fmt: skip
-            cfg = compose(argv + ["sim_device=cpu", "rl_device=cpu", "pipeline=cpu"])
-    if cfg.test:
+        cfg.checkpoint = checkpoints.latest_run(str(cfg.task.name))
+        print(f"mytasks: checkpoint=latest is {cfg.checkpoint}")
+    if cfg.checkpoint:
         cfg = _with_run_config(cfg, argv)
+    if cfg.play_episodes != "":
+        cfg.train.params.config.player.games_num = int(cfg.play_episodes)
     return cfg
 
 
-_PLAY_KEYS = ("test", "checkpoint", "sigma", "headless", "sim_device", "rl_device", "pipeline",
-              "graphics_device_id", "seed", "force_render", "capture_video", "multi_gpu")  # fmt: skip
+def _settle_devices(cfg: DictConfig) -> None:
+    wanted = [str(cfg[k]) for k in ("sim_device", "rl_device") if str(cfg[k]).startswith("cuda")]
+    if not wanted:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        print("mytasks: no CUDA device is available; running on the CPU (sim_device=cpu rl_device=cpu pipeline=cpu)")
+        cfg.sim_device, cfg.rl_device, cfg.pipeline = "cpu", "cpu", "cpu"
+        return
+    count = torch.cuda.device_count()
+    for key in ("sim_device", "rl_device"):
+        device = str(cfg[key])
+        if device == "cuda":
+            cfg[key] = device = "cuda:0"
+        if device.startswith("cuda:") and int(device[5:]) >= count:
+            raise UserError(f"{key}={device}, but this machine has {count} GPU(s): cuda:0 to cuda:{count - 1}")
+
+
+# Keys a play or resume takes from its own command; the rest come from the run's config
+# unless the command overrides them.
+_FROM_COMMAND = ("test", "checkpoint", "trust_checkpoint", "sim_device", "rl_device", "pipeline", "graphics_device_id",
+                 "headless", "force_render", "multi_gpu", "verbose")  # fmt: skip
+_PLAY_FROM_COMMAND = ("seed", "sigma", "play_episodes", "capture_video", "capture_video_freq", "capture_video_len")
 
 
 def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
-    """For play: the config the checkpoint's run was trained with, with this command's devices,
-    env count, player settings and explicit task./train. overrides."""
+    """The config the checkpoint's run was trained with (its saved tree, interpolations kept),
+    with this command's devices and explicit overrides; for play, its player settings too."""
     from mytasks.rl import checkpoints
 
-    run_dir = checkpoints.run_dir_of(str(cfg.checkpoint)) if os.path.exists(str(cfg.checkpoint)) else None
+    path = str(cfg.checkpoint)
+    run_dir = checkpoints.run_dir_of(path) if os.path.exists(path) else None
     if run_dir is None:
         return cfg
     saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
     if _overridden(argv, "task") and saved.task.name != cfg.task.name:
         raise UserError(f"checkpoint {cfg.checkpoint} was trained on task {saved.task.name}, not {cfg.task.name}; "
                         f"use task={saved.task.name} or another checkpoint")  # fmt: skip
-    for key in _PLAY_KEYS:
+    for key in _FROM_COMMAND + (_PLAY_FROM_COMMAND if cfg.test else ()):
         saved[key] = cfg[key]
-    saved.task.sim.use_gpu_pipeline = cfg.task.sim.use_gpu_pipeline
-    saved.train.params.config.player = cfg.train.params.config.player
-    if _overridden(argv, "num_envs") or _overridden(argv, "task.env.numEnvs"):
-        saved.task.env.numEnvs = cfg.task.env.numEnvs
-        saved.train.params.config.num_actors = cfg.task.env.numEnvs
+    if cfg.test:
+        saved.train.params.config.player = cfg.train.params.config.player
     for a in argv:
         key = a.partition("=")[0].lstrip("+~")
-        if key.startswith(("task.", "train.")):
-            OmegaConf.update(saved, key, OmegaConf.select(cfg, key), force_add=True)
+        if key in TOP_LEVEL or key.startswith(("task.", "train.")):
+            OmegaConf.update(saved, key, OmegaConf.select(cfg, key), force_add=True, merge=False)
+    if _overridden(argv, "num_envs") or _overridden(argv, "task.env.numEnvs"):
+        saved.task.env.numEnvs = saved.train.params.config.num_actors = cfg.task.env.numEnvs
+    saved.task.sim.use_gpu_pipeline = resolved(cfg).task.sim.use_gpu_pipeline
+    from mytasks.utils.config import check
+
+    check(resolved(saved))
     return saved
 
 
@@ -128,54 +172,68 @@ def set_seed(seed: int, deterministic: bool) -> int:
     return seed
 
 
-def _run_dir(name: str) -> str:
+def make_run_dir(name: str, root: str = "runs") -> str:
+    """Creates ``runs/<name>_<DD-HH-MM-SS>`` exclusively (``_2``, ``_3``... when taken)."""
     stamp = datetime.datetime.now().strftime("%d-%H-%M-%S")
-    path, k = os.path.join("runs", f"{name}_{stamp}"), 1
-    while os.path.exists(path):
-        path, k = os.path.join("runs", f"{name}_{stamp}_{k}"), k + 1
-    return path
+    os.makedirs(root, exist_ok=True)
+    for k in range(1, 1000):
+        path = os.path.join(root, f"{name}_{stamp}" + (f"_{k}" if k > 1 else ""))
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"could not create a run directory for {name} under {root}/ (1000 names taken)")
 
 
 def run(argv: list[str]) -> None:
     cfg = load_config(argv)
+    res = resolved(cfg)
     from mytasks.sim import select_backend
 
-    select_backend(cfg.physics_engine)
+    select_backend(res.physics_engine)
     from mytasks.rl import checkpoints, runner
     from mytasks.rl.env import register_rlgpu
-    from mytasks.tasks import isaacgym_task_map
+    from mytasks.tasks import build_task
 
-    task_name = cfg.task.name
-    if task_name not in isaacgym_task_map:
-        known = ", ".join(sorted(isaacgym_task_map))
-        raise UserError(f"task '{task_name}' is not registered; registered tasks: {known}")
-    cfg.seed = set_seed(int(cfg.seed), bool(cfg.torch_deterministic))
-    cfg.train.params.seed = cfg.seed
-    ckpt = ""
-    if cfg.checkpoint:
-        ckpt = checkpoints.resolve(str(cfg.checkpoint), cfg.train.params.config.name)
-
-    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
-
-    def create_task(**_kwargs):
-        return isaacgym_task_map[task_name](
-            cfg=task_cfg, rl_device=cfg.rl_device, sim_device=cfg.sim_device,
-            graphics_device_id=cfg.graphics_device_id, headless=cfg.headless,
-            virtual_screen_capture=False, force_render=cfg.force_render,
-        )  # fmt: skip
-
-    register_rlgpu(create_task)
-    if cfg.test:
-        params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), cfg.rl_device)
-        runner.play(params, ckpt, task_name, cfg.sigma)
+    cfg.seed = res.seed = set_seed(int(res.seed), bool(res.torch_deterministic))
+    res.train.params.seed = cfg.seed
+    params = runner.train_params(OmegaConf.to_container(res.train, resolve=True), res.rl_device)
+    name = res.train.params.config.name
+    ckpt, state = "", None
+    if res.checkpoint:
+        ckpt = checkpoints.resolve(str(res.checkpoint), name, last=not res.test)
+        if os.path.isdir(str(res.checkpoint)):
+            which = "best" if res.test and os.path.basename(ckpt) == f"{name}.pth" else "last"
+            print(f"mytasks: {'playing' if res.test else 'resuming from'} {ckpt} (the {which} checkpoint of that run)")
+        state = checkpoints.load(ckpt, trust=bool(res.trust_checkpoint))
+    task = build_task(res)
+    if state is not None:
+        checkpoints.check_matches(state, ckpt, res.task.name, task.num_obs, task.num_actions)
+    register_rlgpu(lambda **_: task)
+    if res.test:
+        runner.play(params, state, ckpt, res.task.name, res.sigma, res.verbose)
         return
-    run_dir = _run_dir(cfg.train.params.config.name)
-    cfg.train.params.config.train_dir = os.path.dirname(run_dir)
-    cfg.train.params.config.full_experiment_name = os.path.basename(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    OmegaConf.save(cfg, os.path.join(run_dir, "config.yaml"))
-    params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), cfg.rl_device)
-    _train(cfg, params, ckpt, run_dir)
+    run_dir = make_run_dir(name)
+    try:
+        _save_run_config(cfg, argv, run_dir)
+        params["config"]["train_dir"] = os.path.dirname(run_dir)
+        params["config"]["full_experiment_name"] = os.path.basename(run_dir)
+        _train(res, params, state, run_dir, argv)
+    except BaseException:
+        if not glob.glob(os.path.join(run_dir, "nn", "*.pth")):
+            shutil.rmtree(run_dir, ignore_errors=True)  # a run that failed before its first checkpoint
+        raise
+
+
+def _save_run_config(cfg: DictConfig, argv: list[str], run_dir: str) -> None:
+    """The run's config as composed (interpolations kept, so play recomposes it with test=True)
+    and the command's overrides, for the record."""
+    from mytasks.utils.files import atomic_write_text
+
+    header = "# The run's config, as composed: play and resume recompose it (test=True, devices, overrides).\n"
+    atomic_write_text(os.path.join(run_dir, "config.yaml"), header + OmegaConf.to_yaml(cfg))
+    atomic_write_text(os.path.join(run_dir, "overrides.yaml"), OmegaConf.to_yaml(OmegaConf.create(list(argv))))
 
 
 def _reward(value) -> str:
@@ -183,8 +241,10 @@ def _reward(value) -> str:
     return "n/a" if float(value) <= -1e9 else f"{float(value):.2f}"
 
 
-def _train(cfg: DictConfig, params: dict, ckpt: str, run_dir: str) -> None:
+def _train(cfg: DictConfig, params: dict, state: dict | None, run_dir: str, argv: list[str]) -> None:
     from mytasks.rl import runner
+    from mytasks.rl.checkpoints import resolve
+    from mytasks.rl.loop import LoopOptions
     from mytasks.rl.observer import RLGPUAlgoObserver
 
     wandb_cfg = None
@@ -192,14 +252,21 @@ def _train(cfg: DictConfig, params: dict, ckpt: str, run_dir: str) -> None:
         wandb_cfg = dict(project=cfg.wandb_project, entity=cfg.wandb_entity, group=cfg.wandb_group,
                          name=cfg.wandb_name, tags=list(cfg.wandb_tags))  # fmt: skip
     observer = RLGPUAlgoObserver(wandb_cfg, OmegaConf.to_container(cfg, resolve=True))
-    runner.train(params, observer, ckpt, cfg.sigma)
-    algo = observer.algo
+    keep = [a for a in argv if a.partition("=")[0].lstrip("+~") not in ("checkpoint", "task")]
+    resume = " ".join(["python train.py", f"task={cfg.task.name}", *keep, "checkpoint={checkpoint}"])
+    guard = cfg.nan_guard
+    options = LoopOptions(task_name=cfg.task.name, verbose=bool(cfg.verbose), resume_command=resume,
+                          nan_max_fraction=float(guard.max_fraction), nan_epochs=int(guard.epochs))  # fmt: skip
+    try:
+        algo = runner.train(params, observer, options, state, cfg.sigma)
+    except Interrupted as e:
+        print(f"checkpoint saved: {e.checkpoint}", file=sys.stderr)
+        print(f"resume with: {resume.format(checkpoint=e.checkpoint)}", file=sys.stderr)
+        raise
     name = cfg.train.params.config.name
     best = os.path.join(run_dir, "nn", f"{name}.pth")
     if not os.path.isfile(best):
-        from mytasks.rl.checkpoints import resolve
-
-        best = resolve(run_dir)
+        best = resolve(run_dir, last=True)
     print(f"\ntraining done: mean episode reward {_reward(algo.mean_rewards)} at the end, "
           f"best {_reward(algo.last_mean_rewards)}")  # fmt: skip
     print(f"run directory: {run_dir}")

@@ -48,14 +48,12 @@ CPU = ["sim_device=cpu", "rl_device=cpu", "pipeline=cpu"]
 
 
 def build_task(cfg, device: str = "cpu"):
-    """The task a composed config (with ``CPU`` overrides) names, built as train.py builds it."""
-    from omegaconf import OmegaConf
+    """The task a composed config names, built as train.py builds it, headless on ``device``."""
+    from mytasks.tasks import build_task as build
 
-    from mytasks.tasks import isaacgym_task_map
-
-    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
-    return isaacgym_task_map[cfg.task.name](cfg=task_cfg, rl_device=device, sim_device=device, graphics_device_id=-1,
-                                            headless=True)  # fmt: skip
+    cfg = cfg.copy()
+    cfg.sim_device = cfg.rl_device = device
+    return build(cfg, headless=True)
 
 
 def run_train(*args: str, timeout: float = 600, cwd: str | None = None) -> subprocess.CompletedProcess:

@@ -1,119 +1,279 @@
-"""train.py run as a user runs it: training whose reward rises, play-back, and bad input."""
+"""train.py run as a user runs it: training whose reward rises, play-back, resume, and bad input."""
 
 from __future__ import annotations
 
 import glob
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
-from conftest import run_train
+import torch
+from conftest import ROOT, run_train
+
+from mytasks.rl import checkpoints
 
 pytestmark = pytest.mark.slow
 
+EPOCH_LINE = re.compile(
+    r"^epoch +(\d+)/(\d+)  reward +([-\d.]+|n/a)  length +([\d.]+|n/a) +[\d,]+ steps/s  "
+    r"elapsed \d+:\d\d:\d\d  ETA \d+:\d\d:\d\d",
+    re.M,
+)
+CARTPOLE = ["task=Cartpole", "headless=True", "num_envs=256", "train.params.config.save_best_after=5"]
 
-def _rewards(out: str) -> list[float]:
-    return [float(x) for x in re.findall(r"saving next best rewards:\s+\[([-\d.]+)\]", out)]
+
+def _epochs(out: str) -> list[tuple[int, float]]:
+    return [(int(m[0]), float(m[2])) for m in EPOCH_LINE.findall(out) if m[2] != "n/a"]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A short Cartpole run: 256 envs, 40 epochs (about 15 s on 2 CPU cores)."""
-    cwd = str(tmp_path_factory.mktemp("cartpole"))
-    p = run_train("task=Cartpole", "headless=True", "num_envs=256", "max_iterations=40",
-                  "train.params.config.save_best_after=5", "experiment=ci", cwd=cwd)  # fmt: skip
+def cwd(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cartpole"))
+
+
+@pytest.fixture(scope="module")
+def trained(cwd):
+    """A short Cartpole run: 256 envs, 40 epochs (about 10 s on 2 CPU cores)."""
+    p = run_train(*CARTPOLE, "max_iterations=40", "experiment=ci", cwd=cwd)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     run_dirs = glob.glob(os.path.join(cwd, "runs", "ci_*"))
     assert len(run_dirs) == 1
-    return cwd, run_dirs[0], p.stdout
+    return run_dirs[0], p.stdout
 
 
 def test_training_reward_rises_and_reports_the_run(trained):
-    cwd, run_dir, out = trained
-    rewards = _rewards(out)
-    assert rewards and rewards[-1] > 150.0 and rewards[-1] > 5 * rewards[0], rewards
+    run_dir, out = trained
+    epochs = _epochs(out)
+    assert [e for e, _ in epochs] == list(range(epochs[0][0], 41))  # one line per epoch
+    assert epochs[-1][1] > 150.0 and epochs[-1][1] > 5 * epochs[0][1], epochs
     assert "no CUDA device is available; running on the CPU" in out
     assert f"run directory: runs/{os.path.basename(run_dir)}" in out
     assert "play it back: python train.py task=Cartpole test=True checkpoint=" in out
+    for quiet in ("fps step", "=> saving", "MAX EPOCHS", "build mlp", "RunningMeanStd"):  # rl-games' own lines
+        assert quiet not in out
     assert os.path.isfile(os.path.join(run_dir, "config.yaml"))
+    assert os.path.isfile(os.path.join(run_dir, "overrides.yaml"))
     assert os.path.isfile(os.path.join(run_dir, "nn", "ci.pth"))
     assert glob.glob(os.path.join(run_dir, "summaries", "events.out.tfevents.*"))
 
 
-def test_play_back_from_run_directory(trained):
-    cwd, run_dir, out = trained
-    p = run_train("task=Cartpole", "test=True", f"checkpoint={run_dir}", "num_envs=64",
-                  "train.params.config.player.games_num=64", cwd=cwd)  # fmt: skip
+def test_verbose_adds_rl_games_lines(cwd):
+    p = run_train(*CARTPOLE, "max_iterations=2", "verbose=True", "experiment=loud", cwd=cwd)
     assert p.returncode == 0, p.stderr[-2000:]
+    assert "fps step" in p.stdout and "=> saved checkpoint" in p.stdout
+    assert len(EPOCH_LINE.findall(p.stdout)) == 2
+
+
+def test_every_checkpoint_written_loads_without_running_code(trained):
+    run_dir, _ = trained
+    files = glob.glob(os.path.join(run_dir, "nn", "*.pth"))
+    assert len(files) >= 2
+    for path in files:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        assert state["epoch"] > 0 and "resume" in state
+    assert not glob.glob(os.path.join(run_dir, "nn", ".*"))  # no temporary files left
+
+
+def test_play_back_from_run_directory(trained, cwd):
+    run_dir, out = trained
+    p = run_train("task=Cartpole", "test=True", f"checkpoint={run_dir}", "num_envs=64", "play_episodes=64", cwd=cwd)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"playing {run_dir}/nn/ci.pth (the best checkpoint of that run)" in p.stdout
     m = re.search(r"played (\d+) episodes .*average reward ([-\d.]+)", p.stdout)
     assert m, p.stdout[-2000:]
-    assert int(m.group(1)) >= 64
-    best = max(_rewards(out))
+    assert int(m.group(1)) == 64  # play_episodes
+    best = max(r for _, r in _epochs(out))
     assert float(m.group(2)) > 0.8 * best  # the deterministic policy plays as well as it trained
 
 
-def test_training_resumes_from_a_checkpoint(trained):
-    cwd, run_dir, _ = trained
+def test_resumed_training_equals_training_straight_through(trained, cwd):
+    """20 epochs, then resumed from the run directory to 40: the same weights, optimizer state,
+    learning rate and normaliser statistics as 40 epochs in one go."""
+    straight, _ = trained
+    p = run_train(*CARTPOLE, "max_iterations=20", "experiment=half", cwd=cwd)
+    assert p.returncode == 0, p.stderr[-2000:]
+    (half,) = glob.glob(os.path.join(cwd, "runs", "half_*"))
+    p = run_train(f"checkpoint={half}", "max_iterations=40", cwd=cwd)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert f"resuming from {half}/nn/last_half_ep_20.pth (the last checkpoint of that run)" in p.stdout
+    assert [e for e, _ in _epochs(p.stdout)] == list(range(21, 41))
+    resumed = [d for d in glob.glob(os.path.join(cwd, "runs", "half_*")) if d != half]
+    assert len(resumed) == 1
+    a = torch.load(os.path.join(straight, "nn", "last_ci_ep_40.pth"), weights_only=True)
+    b = torch.load(os.path.join(resumed[0], "nn", "last_half_ep_40.pth"), weights_only=True)
+    assert (a["epoch"], a["frame"]) == (b["epoch"], b["frame"]) == (40, 40 * 16 * 256)
+    for k, v in a["model"].items():  # weights and the observation and value normalisers
+        assert torch.equal(v, b["model"][k]), k
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"]) and torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+    assert a["resume"]["last_lr"] == b["resume"]["last_lr"]
+    assert torch.equal(a["resume"]["rng"]["torch"], b["resume"]["rng"]["torch"])
+
+
+def test_resume_with_a_changed_task_config_starts_new_episodes(trained, cwd):
+    run_dir, _ = trained
     # Episodes capped at 50 steps, so that they end within the 4 epochs: a balancing policy
     # earns close to 1 per step, an untrained one falls within about 20.
-    p = run_train("task=Cartpole", "headless=True", "num_envs=256", "max_iterations=44",
-                  "task.env.maxEpisodeLength=50", f"checkpoint={run_dir}/nn/ci.pth", "experiment=resumed",
-                  cwd=cwd)  # fmt: skip
+    p = run_train("task=Cartpole", "headless=True", "max_iterations=44", "task.env.maxEpisodeLength=50",
+                  f"checkpoint={run_dir}/nn/ci.pth", cwd=cwd)  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    epochs = [int(e) for e in re.findall(r"epoch: (\d+)/44", p.stdout)]
-    assert epochs == [41, 42, 43, 44]  # counting on from the checkpoint's 40 epochs
+    assert "env state not restored (the task config differs from the checkpoint's run)" in p.stdout
+    assert [e for e, _ in _epochs(p.stdout)][-1] == 44  # counting on from the checkpoint's 40 epochs
     m = re.search(r"training done: mean episode reward ([-\d.]+)", p.stdout)
     assert m and float(m.group(1)) > 40.0, p.stdout[-1500:]
 
 
-def test_play_rejects_a_checkpoint_of_other_sizes(trained, tmp_path):
-    import torch
+def test_checkpoint_latest_is_the_newest_run_of_the_task(trained, cwd):
+    time.sleep(0.01)
+    os.utime(os.path.join(trained[0], "config.yaml"))  # make the 40-epoch run the newest
+    p = run_train("test=True", "checkpoint=latest", "num_envs=16", "play_episodes=16", cwd=cwd)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"checkpoint=latest is {os.path.relpath(trained[0], cwd)}" in p.stdout
 
-    cwd, run_dir, _ = trained
-    state = torch.load(os.path.join(run_dir, "nn", "ci.pth"), weights_only=False)
-    w = state["model"]["running_mean_std.running_mean"]
-    state["model"]["running_mean_std.running_mean"] = torch.zeros(w.shape[0] + 3)
-    path = tmp_path / "other.pth"
-    torch.save(state, path)
-    p = run_train("task=Cartpole", "test=True", f"checkpoint={path}", "num_envs=8", cwd=cwd)
-    assert p.returncode == 2
-    assert "has 7 observations and 1 actions, but task Cartpole has 4 and 1" in p.stderr
-    assert "Traceback" not in p.stderr
+
+def test_sigint_saves_a_checkpoint_and_prints_the_resume_command(cwd):
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *CARTPOLE, "max_iterations=1000",
+                             "experiment=stopped"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+    seen = ""
+    while not re.search(r"^epoch +3/1000", seen, re.M):
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-2000:]
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    m = re.search(r"checkpoint saved: (\S+_interrupted\.pth)", err)
+    assert m, err[-2000:]
+    epoch = int(re.search(r"_ep_(\d+)_", m.group(1)).group(1))
+    assert epoch >= 3
+    state = checkpoints.load(os.path.join(cwd, m.group(1)))
+    assert state["epoch"] == epoch
+    resume = re.search(r"resume with: (python train.py .*)", err).group(1)
+    assert resume == (f"python train.py task=Cartpole headless=True num_envs=256 train.params.config.save_best_after=5 "
+                      f"max_iterations=1000 experiment=stopped checkpoint={m.group(1)}")  # fmt: skip
+
+
+def test_blown_up_physics_stops_cleanly_with_a_checkpoint(cwd):
+    """A cart force of 1e12 N turns every env's state NaN on its first step."""
+    p = run_train(*CARTPOLE, "max_iterations=20", "task.env.maxEffort=1e12", "nan_guard.epochs=2",
+                  "experiment=blowup", cwd=cwd)  # fmt: skip
+    assert p.returncode == 2, p.stdout[-2000:] + p.stderr[-2000:]
+    errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in p.stderr
+    m = re.search(r"error: task Cartpole blew up: non-finite observations \(env (\d+) first\) in 100% of the envs "
+                  r"for 2 epochs in a row; last good checkpoint: (\S+\.pth)", errors[0])  # fmt: skip
+    assert m, errors[0]
+    assert "non-finite: 256 envs (observations)" in p.stdout  # counted on the epoch line
+    state = checkpoints.load(os.path.join(cwd, m.group(2)))
+    assert state["epoch"] == 2
+    assert all(torch.isfinite(v).all() for v in state["model"].values())  # NaN never reached the learner
+
+
+def _runs(cwd: str) -> set[str]:
+    return set(glob.glob(os.path.join(cwd, "runs", "*")))
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["task=Nope"], "error: unknown task 'Nope'; registered tasks: Cartpole"),
-        (["physics_engine=bullet"], "error: unknown physics_engine 'bullet'"),
+        (["physics_engine=bullet"], "error: physics_engine must be one of newton, physx"),
         (["num_envs=lots"], "error: num_envs must be a whole number"),
         (["seed=abc"], "error: seed must be a whole number"),
+        (["sim_device=banana"], "error: sim_device must be cpu, cuda or cuda:N"),
+        (["headless=maybe"], "error: headless must be True or False, got 'maybe'"),
+        (["max_iterations=-1"], "error: max_iterations must be at least 1"),
+        (["task.env.maxEfort=10"], "error: unknown key 'task.env.maxEfort'; did you mean task.env.maxEffort?"),
+        (["train.params.config.learning_rate=abc"], "error: train.params.config.learning_rate must be a number"),
+        (["rl_device=tpu"], "error: rl_device must be cpu, cuda or cuda:N"),
+        (["experiment=../../x"], "error: experiment must be a plain name"),
         (["physics_engine=physx"], "error: physics_engine=physx needs NVIDIA Isaac Gym"),
         (["test=True", "checkpoint=missing.pth"], "error: checkpoint not found: missing.pth"),
         (["test=True", "checkpoint=README.md"], "is not a checkpoint that torch can read"),
+        (["checkpoint=README.md"], "is not a checkpoint that torch can read"),  # resuming
+        (["checkpoint=latest"], "error: checkpoint=latest: no run of task Cartpole with a checkpoint under runs/"),
     ],
 )
-def test_bad_input_exits_with_one_line(args, message, tmp_path):
+def test_bad_input_exits_with_one_line_and_no_run_directory(args, message, tmp_path):
     (tmp_path / "README.md").write_text("not a checkpoint\n")
-    p = run_train(*args, "headless=True", cwd=str(tmp_path))
+    quiet = [] if any(a.startswith("headless=") for a in args) else ["headless=True"]
+    p = run_train(*args, *quiet, "max_iterations=2", cwd=str(tmp_path))
     assert p.returncode == 2, p.stdout[-1000:] + p.stderr[-1000:]
     assert message in p.stderr
     assert "Traceback" not in p.stderr
     errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
+    assert not _runs(str(tmp_path))
 
 
-def test_help_lists_tasks():
+class _CreatesAFile:
+    """Unpickling this creates ``path``: what a crafted checkpoint could do instead."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("play", [True, False])
+def test_a_crafted_checkpoint_runs_no_code(tmp_path, play):
+    marker = tmp_path / "created-by-the-checkpoint"
+    torch.save({"model": {}, "epoch": 1, "payload": _CreatesAFile(str(marker))}, tmp_path / "crafted.pth")
+    args = ["test=True"] if play else []
+    p = run_train(*args, "checkpoint=crafted.pth", "headless=True", "max_iterations=2", cwd=str(tmp_path))
+    assert p.returncode == 2, p.stdout[-1000:] + p.stderr[-1000:]
+    assert "crafted.pth holds objects other than tensors and numbers (builtins.open)" in p.stderr
+    assert "trust_checkpoint=True" in p.stderr and "Traceback" not in p.stderr
+    assert not marker.exists()
+    assert not _runs(str(tmp_path))
+
+
+def test_shipped_checkpoint_loads_without_running_code():
+    state = checkpoints.load(os.path.join(ROOT, "assets", "checkpoints", "Go2.pth"))  # weights_only=True
+    assert checkpoints.sizes(state) == (48, 12)
+
+
+def test_help_lists_tasks_and_keys():
     p = run_train("--help")
     assert p.returncode == 0 and "tasks: Cartpole" in p.stdout
+    for key in ("trust_checkpoint", "play_episodes", "verbose", "nan_guard"):
+        assert f"  {key} " in p.stdout
 
 
 def test_shipped_go2_policy_plays_on_the_cpu(tmp_path):
     """Right after install, from any directory: play the Go2 policy that ships with the project."""
     p = run_train("task=Go2", "test=True", "checkpoint=assets/checkpoints/Go2.pth", "num_envs=16",
-                  "train.params.config.player.games_num=16", cwd=str(tmp_path))  # fmt: skip
+                  "play_episodes=16", cwd=str(tmp_path))  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     metrics = dict(re.findall(r"\((\w+)\): ([-\d.]+)", p.stdout))
     assert float(metrics["lin_vel_error"]) < 0.25
     assert float(metrics["fall"]) <= 0.05
     assert re.search(r"played (\d+) episodes", p.stdout)
+
+
+def test_go2_played_from_its_run_directory_has_pushes_off(tmp_path, monkeypatch):
+    """The run's config is saved as composed, so play recomposes it with test=True."""
+    from omegaconf import OmegaConf
+
+    from mytasks.cli import load_config
+    from mytasks.utils.config import resolved
+
+    p = run_train("task=Go2", "headless=True", "num_envs=16", "max_iterations=1", "experiment=go2",
+                  "train.params.config.save_best_after=0", cwd=str(tmp_path))  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    (run_dir,) = glob.glob(str(tmp_path / "runs" / "go2_*"))
+    saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
+    assert OmegaConf.is_interpolation(saved.task.env.randomization, "pushRobots")
+    assert resolved(saved).task.env.randomization.pushRobots is True  # as trained
+    monkeypatch.chdir(tmp_path)
+    play = resolved(load_config(["task=Go2", "test=True", f"checkpoint={run_dir}", "num_envs=4"]))
+    assert play.task.env.randomization.pushRobots is False
+    assert play.task.env.numEnvs == 4 and play.train.params.config.num_actors == 4
+    kept = resolved(load_config(["test=True", f"checkpoint={run_dir}", "task.env.randomization.pushRobots=True"]))
+    assert kept.task.env.randomization.pushRobots is True and kept.task.name == "Go2"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 from omegaconf import OmegaConf
 
-from mytasks.rl.runner import train_params
-from mytasks.utils.config import UserError, compose, register_resolvers
+from mytasks.rl.runner import fit_minibatch, train_params
+from mytasks.utils.config import UserError, compose, register_resolvers, resolved
+from mytasks.utils.paths import CONFIG_DIR
+from mytasks.utils.schema import TOP_LEVEL, _check_key
 
 
 def test_defaults_pick_task_and_train_files():
@@ -42,17 +47,61 @@ def test_dotted_overrides_reach_task_and_train():
     [
         ("task=Nope", "unknown task 'Nope'; registered tasks: Cartpole"),
         ("num_envs=abc", "num_envs must be a whole number"),
+        ("num_envs=0", "num_envs must be at least 1"),
         ("seed=x", "seed must be a whole number"),
         ("max_iterations=many", "max_iterations must be a whole number"),
-        ("physics_engine=bullet", "unknown physics_engine 'bullet'"),
-        ("pipeline=tpu", "pipeline must be gpu or cpu"),
-        ("nosuchkey=1", "Could not override 'nosuchkey'"),
+        ("max_iterations=-1", "max_iterations must be at least 1"),
+        ("physics_engine=bullet", "physics_engine must be one of newton, physx, got 'bullet'"),
+        ("pipeline=tpu", "pipeline must be one of gpu, cpu"),
+        ("sim_device=banana", "sim_device must be cpu, cuda or cuda:N"),
+        ("rl_device=tpu", "rl_device must be cpu, cuda or cuda:N"),
+        ("headless=maybe", "headless must be True or False, got 'maybe'"),
+        ("test=yes", "test must be True or False, got 'yes'"),
+        ("play_episodes=0", "play_episodes must be at least 1"),
+        ("experiment=../x", "experiment must be a plain name"),
+        ("experiment=/tmp/x", "experiment must be a plain name"),
+        ("experiment=a/b", "experiment must be a plain name"),
+        ("nan_guard.epochs=0", "nan_guard.epochs must be at least 1"),
+        ("nosuchkey=1", "unknown key 'nosuchkey'"),
+        ("+nosuchkey=1", "unknown key 'nosuchkey'"),
+        ("headles=True", "unknown key 'headles'; did you mean headless?"),
+        ("task.env.maxEfort=10", "unknown key 'task.env.maxEfort'; did you mean task.env.maxEffort?"),
+        ("train.params.config.learning_rate=abc", "train.params.config.learning_rate must be a number"),
+        ("train.params.config.learning_rate=-1", "train.params.config.learning_rate must be above 0"),
+        ("train.params.config.gamma=1.5", "train.params.config.gamma must be above 0 and at most 1"),
+        ("train.params.config.horizon_length=2.5", "train.params.config.horizon_length must be a whole number"),
+        ("train.params.config.mini_epochs=0", "train.params.config.mini_epochs must be at least 1"),
+        ("task.env.clipActions=[1]", "task.env.clipActions must be a number"),
         ("test=True", "test=True needs a checkpoint"),
     ],
 )
 def test_bad_input_is_one_clear_error(override, message):
-    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+    with pytest.raises(UserError, match=re.escape(message)):
         compose([override])
+
+
+def test_an_unknown_key_with_no_near_name_says_how_to_add_one():
+    with pytest.raises(UserError, match=re.escape("to add one that your code reads: +task.env.zzzz=")):
+        compose(["task.env.zzzz=1"])
+    assert compose(["+task.env.zzzz=1"]).task.env.zzzz == 1
+
+
+def test_schema_covers_exactly_the_keys_of_config_yaml():
+    raw = OmegaConf.load(os.path.join(CONFIG_DIR, "config.yaml"))
+    keys = {k for k in raw if k not in ("defaults", "hydra")}
+    assert keys == set(TOP_LEVEL)
+    for name, key in TOP_LEVEL.items():  # each default passes its own check
+        if name not in ("task_name", "wandb_name"):
+            _check_key(name, key, raw[name])
+
+
+def test_the_config_is_kept_unresolved_for_recomposition():
+    cfg = compose(["task=Go2", "num_envs=8"])
+    assert OmegaConf.is_interpolation(cfg.task.env.randomization, "pushRobots")
+    assert cfg.task.env.randomization.pushRobots is True
+    cfg.test = True  # what play sets: the saved tree resolves again with play's values
+    assert cfg.task.env.randomization.pushRobots is False
+    assert resolved(cfg).task.env.numEnvs == 8
 
 
 def test_resolvers():
@@ -66,10 +115,24 @@ def test_resolvers():
 def test_minibatch_is_adjusted_to_divide_the_batch(capsys):
     cfg = compose(["num_envs=100"])
     params = train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
-    mb = params["config"]["minibatch_size"]
-    assert (16 * 100) % mb == 0 and mb == 1600
-    assert "minibatch_size 8192 does not divide" in capsys.readouterr().out
+    assert params["config"]["minibatch_size"] == 1600  # larger than the batch: the whole batch
+    assert "minibatch_size 8192 is larger than the batch of 1600" in capsys.readouterr().out
     assert params["config"]["device_name"] == "cpu" and params["torch_threads"] >= 1
+
+
+@pytest.mark.parametrize(
+    "minibatch, horizon, envs, expected",
+    [(7, 16, 256, 8), (8192, 16, 256, 4096), (24576, 24, 4096, 24576), (1000, 16, 100, 800), (100, 16, 97, 97)],
+)
+def test_minibatch_fallback_is_the_nearest_divisor_no_smaller_than_half(minibatch, horizon, envs, expected):
+    assert fit_minibatch(minibatch, horizon, envs) == expected
+    assert (horizon * envs) % expected == 0 and 2 * expected >= minibatch
+
+
+def test_minibatch_without_a_near_divisor_is_refused_with_the_valid_sizes():
+    message = "set train.params.config.minibatch_size to one of the nearest (1, 997)"
+    with pytest.raises(UserError, match=re.escape(message)):
+        fit_minibatch(100, 1, 997)
 
 
 def test_play_without_checkpoint_points_at_the_shipped_one():

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import CPU
 
-from mytasks.tasks import isaacgym_task_map
+from mytasks.tasks import build_task, isaacgym_task_map
 from mytasks.utils.config import compose
 
 EPISODE = 8  # shortened episodes, so that time-outs happen within the test
 
 
 def _make(name: str, num_envs: int = 4):
-    cfg = compose([f"task={name}", f"num_envs={num_envs}", "sim_device=cpu", "rl_device=cpu", "pipeline=cpu"])
-    task_cfg = dict(__import__("omegaconf").OmegaConf.to_container(cfg.task, resolve=True))
-    task_cfg["env"]["maxEpisodeLength"] = EPISODE
-    return isaacgym_task_map[name](cfg=task_cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=-1,
-                                   headless=True, virtual_screen_capture=False, force_render=False)  # fmt: skip
+    return build_task(compose([f"task={name}", f"num_envs={num_envs}", *CPU, "headless=True",
+                               f"task.env.maxEpisodeLength={EPISODE}"]))  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(isaacgym_task_map))

@@ -34,13 +34,15 @@ from rl_games.common.algo_observer import IsaacAlgoObserver
 from rl_games.common.diagnostics import DefaultDiagnostics
 from rl_games.common.schedulers import AdaptiveScheduler, IdentityScheduler
 
+from mytasks.rl import checkpoints
+from mytasks.rl.loop import TrainLoop
 from mytasks.utils.cuda_graph import GraphedCall
 
 # What rl-games' calc_gradients reads from a minibatch.
 _MINIBATCH_KEYS = ("obs", "actions", "old_values", "old_logp_actions", "advantages", "returns", "mu", "sigma")
 
 
-class A2CAgent(a2c_continuous.A2CAgent):
+class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
     def __init__(self, base_name, params):
         super().__init__(base_name, params)
         # The update's state: the learning rate Adam reads, the minibatch inputs a graph reads.
@@ -169,6 +171,9 @@ class A2CAgent(a2c_continuous.A2CAgent):
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr
             group["capturable"] = self._update_graph.enabled  # Adam's step may then be captured
+
+    def restore(self, fn, set_epoch=True):
+        self.restore_state(checkpoints.load(fn))
 
     def get_full_state_weights(self):
         state = super().get_full_state_weights()

@@ -1,12 +1,22 @@
-"""Finding and checking rl-games checkpoints before anything is built from them."""
+"""Finding, loading and writing rl-games checkpoints.
+
+Loading never runs code from the file: ``torch.load(weights_only=True)`` with only the numpy
+scalar types that rl-games' own checkpoints hold (its best reward is a numpy float). A file
+that needs anything else is refused with one line; ``trust_checkpoint=True`` loads it fully.
+Writing is atomic (``mytasks.utils.files``): a kill mid-save leaves the previous file loadable.
+"""
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 
 from mytasks.utils.config import UserError
+from mytasks.utils.files import atomic_write
 from mytasks.utils.paths import PROJECT_DIR
+
+RUNS_DIR = "runs"
 
 
 def run_dir_of(path: str) -> str | None:
@@ -18,37 +28,93 @@ def run_dir_of(path: str) -> str | None:
     return None
 
 
-def resolve(path: str, name: str | None = None) -> str:
+def latest_run(task_name: str, runs_dir: str = RUNS_DIR) -> str:
+    """The most recently started run of ``task_name`` under ``runs_dir`` (for ``checkpoint=latest``)."""
+    from omegaconf import OmegaConf
+
+    found = []
+    for cfg_path in glob.glob(os.path.join(runs_dir, "*", "config.yaml")):
+        try:
+            name = OmegaConf.select(OmegaConf.load(cfg_path), "task.name")
+        except Exception:  # a damaged config.yaml is not this task's run
+            continue
+        if name == task_name and glob.glob(os.path.join(os.path.dirname(cfg_path), "nn", "*.pth")):
+            found.append((os.path.getmtime(cfg_path), os.path.dirname(cfg_path)))
+    if not found:
+        raise UserError(f"checkpoint=latest: no run of task {task_name} with a checkpoint under {runs_dir}/; "
+                        f"train one first (python train.py task={task_name})")  # fmt: skip
+    return max(found)[1]
+
+
+def _epoch_of(path: str) -> int:
+    m = re.search(r"_ep_(\d+)", os.path.basename(path))
+    return int(m.group(1)) if m else -1
+
+
+def resolve(path: str, name: str | None = None, last: bool = False) -> str:
     """A .pth file from ``path``: the file itself, or for a run directory its best checkpoint
-    (``nn/<name>.pth``), else its newest one. Relative paths are tried from the working
-    directory, then from the project (for the checkpoints under assets/checkpoints)."""
+    (``nn/<name>.pth``) or, with ``last`` (resuming) or when no best was saved, the one of the
+    highest epoch. Relative paths are tried from the working directory, then from the project
+    (for the checkpoints under assets/checkpoints)."""
     path = os.path.expanduser(str(path))
     in_project = os.path.join(PROJECT_DIR, path)
     if not os.path.exists(path) and not os.path.isabs(path) and os.path.exists(in_project):
         path = in_project  # a checkpoint shipped with the project, named from elsewhere
     if not os.path.exists(path):
-        raise UserError(f"checkpoint not found: {path}; pass a .pth file or a run directory under runs/")
+        raise UserError(f"checkpoint not found: {path}; pass a .pth file, a run directory under runs/, or latest")
     if os.path.isfile(path):
         return path
     nn = os.path.join(path, "nn") if os.path.isdir(os.path.join(path, "nn")) else path
-    if name and os.path.isfile(os.path.join(nn, f"{name}.pth")):
-        return os.path.join(nn, f"{name}.pth")
-    found = sorted(glob.glob(os.path.join(nn, "*.pth")), key=os.path.getmtime)
+    best = os.path.join(nn, f"{name}.pth") if name else None
+    if not last and best and os.path.isfile(best):
+        return best
+    found = glob.glob(os.path.join(nn, "*.pth"))
     if not found:
         raise UserError(f"no checkpoint (*.pth) in {path}; pass a .pth file or a run directory")
-    return found[-1]
+    return max(found, key=lambda p: (_epoch_of(p), os.path.getmtime(p)))
 
 
-def load(path: str) -> dict:
+def _allowed_globals() -> list:
+    """What rl-games checkpoints hold besides tensors and builtins: numpy scalars and dtypes."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    return [core.multiarray.scalar, np.dtype, *dtypes]
+
+
+def load(path: str, trust: bool = False) -> dict:
+    """The checkpoint at ``path`` as a dict, on the CPU, loaded without running code from it
+    unless ``trust``."""
+    import pickle
+
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        if trust:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        else:
+            with torch.serialization.safe_globals(_allowed_globals()):
+                state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        needs = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f" ({needs.group(1)})" if needs else ""
+        raise UserError(
+            f"{path} holds objects other than tensors and numbers{what}, which could run code when loaded; "
+            "mytasks loads only plain checkpoints. If you trust the file, add trust_checkpoint=True"
+        ) from None
     except Exception as e:  # torch raises many types for a file that is not a checkpoint
         raise UserError(f"{path} is not a checkpoint that torch can read ({type(e).__name__})") from None
     if not isinstance(state, dict) or "model" not in state:
         raise UserError(f"{path} is not an rl-games checkpoint (it has no 'model' entry)")
     return state
+
+
+def save(state: dict, path: str) -> None:
+    """Writes ``state`` to ``path`` atomically (the previous file stays loadable until the end)."""
+    import torch
+
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def sizes(state: dict) -> tuple[int | None, int | None]:

@@ -2,13 +2,16 @@
 
 ``train_params`` turns the composed ``train`` config into rl-games parameters: torch.compile
 off unless asked, the device from ``rl_device``, CPU threads sized to the machine, a minibatch
-that divides the batch. Checkpoints load on any device, whichever device wrote them. ``play``
-restores a checkpoint into rl-games' player and runs a bounded, deterministic evaluation loop
-of its own that reports per-episode statistics.
+that divides the batch. ``train`` runs rl-games' PPO epochs in mytasks' loop (``loop.py``).
+Checkpoints arrive loaded (``checkpoints.load``: safely, on the CPU, whichever device wrote
+them). ``play`` restores one into rl-games' player and runs a bounded, deterministic
+evaluation loop of its own that reports per-episode statistics.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import time
@@ -36,61 +39,98 @@ def train_params(train_cfg: dict, rl_device: str) -> dict:
     config.setdefault("torch_compile", False)
     config["device"] = rl_device
     config["device_name"] = rl_device
-    batch = int(config["horizon_length"]) * int(config["num_actors"])
-    minibatch = int(config["minibatch_size"])
-    if batch % minibatch != 0 or minibatch > batch:
-        new = math.gcd(batch, min(minibatch, batch))
-        print(f"mytasks: minibatch_size {minibatch} does not divide the batch of {batch} "
-              f"(horizon_length x num_envs); using {new}")  # fmt: skip
-        config["minibatch_size"] = new
+    config["minibatch_size"] = fit_minibatch(
+        int(config["minibatch_size"]), int(config["horizon_length"]), int(config["num_actors"])
+    )
     return params
 
 
-def _load_on_cpu(filename):
-    """rl-games' checkpoint reader, mapping every tensor to the CPU first: a checkpoint written
-    on a GPU then loads on a CPU-only machine; ``load_state_dict`` moves it to the model's device."""
-    return torch.load(filename, map_location="cpu", weights_only=False)
+def fit_minibatch(minibatch: int, horizon: int, num_envs: int) -> int:
+    """A minibatch size that divides the batch (horizon_length x num_envs): the configured one,
+    the whole batch when that is smaller, else the nearest divisor no smaller than half the
+    configured size; with none, a UserError that lists the valid sizes."""
+    batch = horizon * num_envs
+    if batch % minibatch == 0:
+        return minibatch
+    about = f"the batch of {batch} (horizon_length {horizon} x {num_envs} envs)"
+    if minibatch > batch:
+        print(f"mytasks: minibatch_size {minibatch} is larger than {about}; using the whole batch")
+        return batch
+    divisors = [d for d in range(1, batch + 1) if batch % d == 0]
+    best = min((d for d in divisors if 2 * d >= minibatch), key=lambda d: (abs(d - minibatch), d))
+    if best > 2 * minibatch:
+        valid = ", ".join(str(d) for d in sorted(sorted(divisors, key=lambda d: abs(d - minibatch))[:4]))
+        raise UserError(f"minibatch_size {minibatch} does not divide {about}, and no divisor lies between "
+                        f"{(minibatch + 1) // 2} and {2 * minibatch}; set train.params.config.minibatch_size to one "
+                        f"of the nearest ({valid}), or change num_envs")  # fmt: skip
+    print(f"mytasks: minibatch_size {minibatch} does not divide {about}; using {best}")
+    return best
 
 
-def make_runner(params: dict, observer):
+@contextlib.contextmanager
+def _quiet(verbose: bool):
+    """rl-games' own start-up lines, shown only with ``verbose``."""
+    if verbose:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def make_runner(params: dict, observer, verbose: bool = False):
     from rl_games.algos_torch import torch_ext
     from rl_games.torch_runner import Runner
 
     from mytasks.rl.agent import A2CAgent
 
-    torch_ext.safe_load = _load_on_cpu
+    torch_ext.safe_load = checkpoints.load  # any checkpoint rl-games reads itself loads safely too
     torch.set_num_threads(params["torch_threads"])
-    runner = Runner(observer)
-    runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: A2CAgent(**kwargs))
-    runner.load({"params": params})
-    runner.reset()
+    with _quiet(verbose):
+        runner = Runner(observer)
+        runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: A2CAgent(**kwargs))
+        runner.load({"params": params})
+        runner.reset()
     return runner
 
 
-def train(params: dict, observer, checkpoint: str = "", sigma: str = "") -> None:
-    runner = make_runner(params, observer)
-    args = {"train": True, "play": False, "checkpoint": checkpoint or None, "sigma": sigma or None}
-    runner.run(args)
+def train(params: dict, observer, options, state: dict | None = None, sigma: str = ""):
+    """Trains with rl-games' PPO in mytasks' loop (``loop.py``), from ``state`` (a loaded
+    checkpoint) when given; returns the agent."""
+    runner = make_runner(params, observer, options.verbose)
+    with _quiet(options.verbose):
+        agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
+        if state is not None:
+            agent.restore_state(state)
+        if sigma not in ("", None):
+            with torch.no_grad():
+                agent.model.a2c_network.sigma.fill_(float(sigma))
+        if params["config"].get("torch_compile"):
+            agent.model = torch.compile(agent.model)
+    agent.loop_options = options
+    agent.train()
+    return agent
 
 
-def load_player(params: dict, checkpoint: str, task_name: str, sigma: str = ""):
-    """rl-games' player for ``params`` with ``checkpoint`` restored (its env is the task)."""
-    state = checkpoints.load(checkpoint)
-    runner = make_runner(params, observer=None)
-    player = runner.create_player()
+def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False):
+    """rl-games' player for ``params`` with the checkpoint ``state`` (read from ``path``) restored."""
+    runner = make_runner(params, observer=None, verbose=verbose)
+    with _quiet(verbose):
+        player = runner.create_player()
     env = player.env
-    checkpoints.check_matches(state, checkpoint, task_name, env.num_obs, env.num_actions)
-    player.restore(checkpoint)
+    checkpoints.check_matches(state, path, task_name, env.num_obs, env.num_actions)
+    player.model.load_state_dict(state["model"])
+    if player.normalize_input and "running_mean_std" in state:
+        player.model.running_mean_std.load_state_dict(state["running_mean_std"])
     if sigma not in ("", None):
         player.model.a2c_network.sigma.data.fill_(float(sigma))
     player.has_batch_dimension = True
     return player
 
 
-def play(params: dict, checkpoint: str, task_name: str, sigma: str = "") -> dict:
-    """Plays ``checkpoint`` deterministically for ``player.games_num`` episodes; returns the
+def play(params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False) -> dict:
+    """Plays checkpoint ``state`` deterministically for ``player.games_num`` episodes; returns the
     statistics it printed."""
-    player = load_player(params, checkpoint, task_name, sigma)
+    player = load_player(params, state, path, task_name, sigma, verbose)
     episodes = int(params["config"].get("player", {}).get("games_num", 100))
     policy = lambda obs: player.get_action(obs, is_deterministic=player.is_deterministic)  # noqa: E731
     return evaluate(player.env, policy, episodes)

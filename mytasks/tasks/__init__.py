@@ -50,3 +50,22 @@ isaacgym_task_map = TaskMap(_BUILTIN)
 def register_task(name: str, task) -> None:
     """Adds a task class (or a "module:Class" path) under ``name``."""
     isaacgym_task_map[name] = task
+
+
+def build_task(cfg, *, headless: bool | None = None):
+    """The task a composed run config names, built as ``train.py`` builds it (also used by the
+    tests and the benchmarks). ``cfg`` is the whole config (resolved or not); ``headless``
+    overrides ``cfg.headless``."""
+    from omegaconf import OmegaConf
+
+    name = cfg.task.name
+    if name not in isaacgym_task_map:
+        from mytasks.utils.config import UserError
+
+        raise UserError(f"task '{name}' is not registered; registered tasks: {', '.join(sorted(isaacgym_task_map))}")
+    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
+    return isaacgym_task_map[name](
+        cfg=task_cfg, rl_device=cfg.rl_device, sim_device=cfg.sim_device, graphics_device_id=cfg.graphics_device_id,
+        headless=cfg.headless if headless is None else headless, virtual_screen_capture=False,
+        force_render=cfg.force_render,
+    )  # fmt: skip

@@ -11,10 +11,9 @@ import os
 from omegaconf import DictConfig, OmegaConf
 
 from mytasks.utils.paths import CONFIG_DIR, PROJECT_DIR
+from mytasks.utils.schema import UserError, check_override_types, check_top_level, check_train_numbers, did_you_mean
 
-
-class UserError(Exception):
-    """Bad input from the user: reported as one line, with no traceback."""
+__all__ = ["UserError", "compose", "register_resolvers", "task_files"]
 
 
 def register_resolvers() -> None:
@@ -35,32 +34,71 @@ def task_files(config_dir: str = CONFIG_DIR) -> dict[str, str]:
 
 
 def compose(overrides: list[str], config_dir: str = CONFIG_DIR) -> DictConfig:
-    """Composes cfg/config.yaml with command-line style overrides, as ``train.py`` does."""
+    """Composes cfg/config.yaml with command-line style overrides, as ``train.py`` does, and
+    checks it. Returned unresolved (interpolations kept), with struct mode off: the run config
+    that is saved and recomposed later; read values through it or ``resolved(cfg)``."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    register_resolvers()
+    _check_task_override(overrides, config_dir)
+    selection = [o for o in overrides if o.partition("=")[0].lstrip("+") in ("task", "train")]
+    base = _hydra_compose(selection, config_dir)
+    cfg = _hydra_compose(overrides, config_dir, base)
+    try:
+        res, base_res = resolved(cfg), resolved(base)
+    except OmegaConfBaseException as e:
+        raise UserError(f"bad override: {_first_line(e)}") from e
+    check_override_types(base_res, res, overrides)
+    check(res)
+    return cfg
+
+
+def resolved(cfg: DictConfig) -> DictConfig:
+    """A copy of ``cfg`` with every interpolation resolved."""
+    out = cfg.copy()
+    OmegaConf.resolve(out)
+    return out
+
+
+def _hydra_compose(overrides: list[str], config_dir: str, base: DictConfig | None = None) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    register_resolvers()
-    _check_task_override(overrides, config_dir)
     try:
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
-        OmegaConf.resolve(cfg)
-        OmegaConf.set_struct(cfg, False)
     except (HydraException, OmegaConfBaseException) as e:
-        raise UserError(f"bad override: {_first_line(e)}") from e
-    check(cfg)
+        raise UserError(_unknown_key(e, base) or f"bad override: {_first_line(e)}") from e
+    OmegaConf.set_struct(cfg, False)
     return cfg
+
+
+def _unknown_key(e: Exception, base: DictConfig | None) -> str | None:
+    """For an override of a key that does not exist: the nearest valid name."""
+    import re
+
+    m = re.search(r"Could not override '([^']+)'", str(e))
+    if not m or base is None:
+        return None
+    key = m.group(1)
+    node, path = base, []
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            where = ".".join(path)
+            prefix = f"{where}." if where else ""
+            hint = did_you_mean(part, list(node.keys()) if isinstance(node, DictConfig) else [], prefix)
+            if not hint:
+                hint = f"; {where or 'the config'} has no such key (to add one that your code reads: +{key}=...)"
+            return f"unknown key '{key}'{hint}"
+        node, path = node[part], [*path, part]
+    return None
 
 
 def _first_line(e: Exception) -> str:
     text = [t.strip() for t in str(e).strip().splitlines() if t.strip()]
-    if not text:
-        return type(e).__name__
-    # Hydra puts its hint ("To append to your config use +foo=1") on the second line.
-    hint = [t for t in text[1:2] if t.lower().startswith("to ")]
-    return " ".join(text[:1] + hint)
+    return text[0] if text else type(e).__name__
 
 
 def _check_task_override(overrides: list[str], config_dir: str) -> None:
@@ -71,36 +109,18 @@ def _check_task_override(overrides: list[str], config_dir: str) -> None:
             raise UserError(f"unknown task '{value}'; registered tasks: {', '.join(sorted(tasks))}")
 
 
-def _as_int(cfg: DictConfig, key: str, allow_empty: bool, label: str | None = None) -> None:
-    """Makes ``cfg[key]`` an int, or raises a UserError naming it as ``label`` (default: key)."""
-    value = cfg[key]
-    if allow_empty and value == "":
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            cfg[key] = int(str(value))
-        except ValueError:
-            hint = "a whole number, or leave it out" if allow_empty else "a whole number"
-            raise UserError(f"{label or key} must be {hint}, got '{value}'") from None
-
-
 def check(cfg: DictConfig) -> None:
-    """Checks the top-level values a user types, with one clear line per problem."""
-    from mytasks.sim import BACKENDS
-
-    _as_int(cfg, "num_envs", allow_empty=True)
-    _as_int(cfg, "seed", allow_empty=False)
-    _as_int(cfg, "max_iterations", allow_empty=True)
-    _as_int(cfg.task.env, "numEnvs", allow_empty=False, label="task.env.numEnvs")
-    if cfg.num_envs != "" and int(cfg.num_envs) < 1:
-        raise UserError(f"num_envs must be at least 1, got {cfg.num_envs}")
-    engine = str(cfg.physics_engine).lower()
-    if engine not in BACKENDS:
-        raise UserError(f"unknown physics_engine '{cfg.physics_engine}'; choose one of: {', '.join(BACKENDS)}")
-    if str(cfg.pipeline).lower() not in ("gpu", "cpu"):
-        raise UserError(f"pipeline must be gpu or cpu, got '{cfg.pipeline}'")
+    """Checks a resolved config: the schema of the top-level keys, the task's env count, the
+    numeric train parameters, and that play has a checkpoint."""
+    check_top_level(cfg)
+    num_envs = OmegaConf.select(cfg, "task.env.numEnvs")
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise UserError(f"task.env.numEnvs must be a whole number of at least 1, got '{num_envs}'")
+    train_config = OmegaConf.select(cfg, "train.params.config")
+    if train_config is not None:
+        check_train_numbers(train_config)
     if cfg.test and not cfg.checkpoint:
         shipped = os.path.join("assets", "checkpoints", f"{cfg.task.name}.pth")
         ships = os.path.isfile(os.path.join(PROJECT_DIR, shipped))
         hint = f" (a trained one ships: checkpoint={shipped})" if ships else ""
-        raise UserError(f"test=True needs a checkpoint: add checkpoint=<file.pth or run directory>{hint}")
+        raise UserError(f"test=True needs a checkpoint: add checkpoint=<file.pth, run directory or latest>{hint}")

@@ -75,6 +75,15 @@ class Gym:
     def fetch_results(self, sim: Sim, wait: bool = True) -> None:
         pass  # state is written in place on the sim device
 
+    def get_sim_state(self, sim: Sim) -> dict:
+        """mytasks' addition to the API: a copy of everything that carries the simulation to its
+        next step (name -> tensor on the sim device), for exact snapshots."""
+        return self._world(sim).get_state()
+
+    def set_sim_state(self, sim: Sim, state: dict) -> None:
+        """mytasks' addition to the API: restores what ``get_sim_state`` returned."""
+        self._world(sim).set_state(state)
+
     def get_frame_count(self, sim: Sim) -> int:
         return self._world(sim)._steps
 

@@ -215,6 +215,47 @@ class World:
         self._steps += 1
         self.tensors.bodies_stale = False
 
+    # ------------------------------------------------------------------ snapshots
+    def _state_arrays(self) -> dict:
+        """Every array that carries the simulation from one step to the next, as torch views:
+        Newton's state and control, MuJoCo-Warp's warm start, activations and applied forces
+        (``SolverMuJoCo.reset`` names these as what persists between steps), and the sensors."""
+        import warp as wp
+
+        out = {}
+        for prefix, obj in (("state", self.state), ("control", self.control)):
+            for name, value in vars(obj).items():
+                if isinstance(value, wp.array) and value.size > 0:
+                    out[f"{prefix}.{name}"] = wp.to_torch(value)
+        data = getattr(self.solver, "mjw_data", None)
+        for name in ("qacc_warmstart", "act", "ctrl", "qfrc_applied", "xfrc_applied", "time"):
+            value = getattr(data, name, None)
+            if isinstance(value, wp.array) and value.size > 0:
+                out[f"mujoco.{name}"] = wp.to_torch(value)
+        if self._contact_sensor is not None:
+            out["sensor.total_force"] = self._contact_view
+        return out
+
+    def get_state(self) -> dict:
+        """Copies of every array in :meth:`_state_arrays` and of the tensors handed out."""
+        out = {k: v.clone() for k, v in self._state_arrays().items()}
+        t = self.tensors
+        for name in ("dof_state", "root_state", "rigid_body_state", "net_contact_force", "dof_force"):
+            out[f"tensors.{name}"] = getattr(t, name).clone()
+        return out
+
+    def set_state(self, saved: dict) -> None:
+        """Writes back what :meth:`get_state` returned (of this same scene)."""
+        targets = self._state_arrays()
+        t = self.tensors
+        for name in ("dof_state", "root_state", "rigid_body_state", "net_contact_force", "dof_force"):
+            targets[f"tensors.{name}"] = getattr(t, name)
+        for key, value in saved.items():
+            target = targets.get(key)
+            if target is None or target.shape != value.shape:
+                raise ValueError(f"simulation state '{key}' does not fit this scene")
+            target.copy_(value.to(target.device, target.dtype))
+
     # ------------------------------------------------------------------ sensors
     def _observe(self, kinds, *, reallocate: bool = False) -> None:
         """Has the solver report ``kinds`` (its observables) from every substep on; ``reallocate``

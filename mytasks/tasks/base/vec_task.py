@@ -22,8 +22,10 @@ Buffers (on ``self.device``), N = ``num_envs``
     times ``simulate`` (rendering first when ``force_render``); 4. ``fetch_results`` on a CPU
     pipeline; 5. ``post_physics_step()`` — the task advances ``progress_buf``, resets the envs
     flagged on the previous step, computes observations, reward and ``reset_buf``;
-    6. ``timeout_buf = (progress_buf >= max_episode_length - 1) & (reset_buf != 0)``;
-    7. ``extras["time_outs"] = timeout_buf``; 8. obs clamped to ±``clipObservations``.
+    6. envs whose observations, states or reward are NaN/Inf get them zeroed and are flagged
+    done (``nonfinite.py``; counted for the learner, never passed on); 7. ``timeout_buf =
+    (progress_buf >= max_episode_length - 1) & (reset_buf != 0)``, false for blown-up envs;
+    8. ``extras["time_outs"] = timeout_buf``; 9. obs clamped to ±``clipObservations``.
     Returns ``({"obs": obs[, "states": states]}, rew_buf, reset_buf, extras)`` on rl_device.
     An env flagged done in one step starts its new episode in the next ``post_physics_step``
     (auto-reset one step late, as in IsaacGymEnvs): the observation returned with done=1 is
@@ -47,6 +49,8 @@ import torch
 from gymnasium import spaces
 
 from mytasks.sim import gymapi
+from mytasks.tasks.base import snapshot
+from mytasks.tasks.base.nonfinite import NonFiniteGuard
 from mytasks.utils.cuda_graph import GraphedCall
 
 _ENGINES = {"newton": "SIM_NEWTON", "physx": "SIM_PHYSX", "flex": "SIM_FLEX"}
@@ -162,6 +166,7 @@ class VecTask:
         self.progress_buf = torch.zeros(n, device=dev, dtype=torch.long)
         self.randomize_buf = torch.zeros(n, device=dev, dtype=torch.long)
         self.extras: dict[str, Any] = {}
+        self.nonfinite = NonFiniteGuard(n, dev)
 
     # ------------------------------------------------------------------ the contract
     @property
@@ -203,7 +208,9 @@ class VecTask:
             self.gym.fetch_results(self.sim, True)
         self.post_physics_step()
         self.control_steps += 1
-        self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1) & (self.reset_buf != 0)
+        states = self.states_buf if self.num_states > 0 else None
+        blown = self.nonfinite.apply(self.obs_buf, states, self.rew_buf, self.reset_buf)
+        self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1) & (self.reset_buf != 0) & ~blown
         self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
         self._fill_obs_dict()
         return self.obs_dict, self.rew_buf.to(self.rl_device), self.reset_buf.to(self.rl_device), self.extras
@@ -250,6 +257,14 @@ class VecTask:
 
     def set_env_state(self, env_state: dict | None) -> None:
         pass
+
+    def snapshot(self) -> dict:
+        """The whole state of the task and its sim (``snapshot.py``), saved for exact resume."""
+        return snapshot.take(self)
+
+    def restore_snapshot(self, snap: dict) -> str | None:
+        """Restores :meth:`snapshot`'s state; returns why it could not, or None."""
+        return snapshot.restore(self, snap)
 
     def render(self, mode: str = "rgb_array") -> None:
         if self.viewer is not None:

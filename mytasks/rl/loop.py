@@ -1,0 +1,286 @@
+"""The training loop around rl-games' PPO epoch: saving, resuming, signals, blow-ups, console.
+
+rl-games 1.6.5's own ``train()`` is replaced (its epoch, ``train_epoch``, is kept) so that:
+
+- every checkpoint is written atomically and holds what an exact resume needs: besides
+  rl-games' weights, optimizer, epoch and frame counters, the learning rate and entropy
+  coefficient the schedule reached, the torch/CUDA/numpy/python RNG states, the rollout
+  state (last observations, dones, running episode sums), the episode-statistics windows and
+  a snapshot of the task and its sim (restored when the task config is unchanged);
+- SIGINT and SIGTERM end the current epoch, save a checkpoint and print the command that
+  resumes it; a second signal exits at once;
+- envs whose physics blew up (NaN/Inf; see ``tasks/base/nonfinite.py``) are counted every
+  epoch; when more than ``nan_guard.max_fraction`` of them blow up for ``nan_guard.epochs``
+  epochs in a row, the last good state is saved and training stops with one line;
+- the console shows one line per epoch (rl-games' own lines with ``verbose=True``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from rl_games.common.a2c_common import print_statistics
+
+from mytasks.rl import checkpoints
+from mytasks.utils.errors import Interrupted, UserError
+
+_METERS = ("game_rewards", "game_shaped_rewards", "game_lengths")
+_ROLLOUT = ("dones", "current_rewards", "current_shaped_rewards", "current_lengths")
+
+
+@dataclass
+class LoopOptions:
+    task_name: str = "task"
+    verbose: bool = False
+    nan_max_fraction: float = 0.5
+    nan_epochs: int = 3
+    resume_command: str = "python train.py checkpoint={checkpoint}"
+    terms_every: int = 10  # epochs between the per-term reward lines
+
+
+class _Signals:
+    """Within the block, the first SIGINT/SIGTERM sets ``requested``; a second exits at once."""
+
+    def __enter__(self):
+        self.requested = None
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested is not None:
+            os._exit(128 + signum)
+        self.requested = signum
+        name = signal.Signals(signum).name
+        print(f"\n{name}: saving a checkpoint at the end of this epoch (again to quit at once)", flush=True)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def _rng_state() -> dict:
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (str(kind), torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class TrainLoop:
+    """Mixin for rl-games' continuous A2C agent (see the module docstring)."""
+
+    loop_options = LoopOptions()
+
+    # ------------------------------------------------------------------ checkpoints
+    def get_full_state_weights(self):
+        state = super().get_full_state_weights()
+        state["last_mean_rewards"] = float(state["last_mean_rewards"])
+        task = getattr(self.vec_env, "env", None)
+        state["resume"] = {
+            "last_lr": float(self.last_lr),
+            "entropy_coef": float(self.entropy_coef),
+            "rng": _rng_state(),
+            "obs": {k: v.detach().cpu() for k, v in self.obs.items()} if isinstance(self.obs, dict) else None,
+            "rollout": {k: getattr(self, k).detach().cpu() for k in _ROLLOUT if hasattr(self, k)},
+            "meters": {k: (getattr(self, k).mean.cpu(), int(getattr(self, k).current_size)) for k in _METERS},
+            "env": task.snapshot() if hasattr(task, "snapshot") else None,
+        }
+        return state
+
+    def save(self, fn: str) -> str:
+        path = fn if fn.endswith(".pth") else fn + ".pth"
+        checkpoints.save(self.get_full_state_weights(), path)
+        if self.loop_options.verbose:
+            print(f"=> saved checkpoint '{path}'")
+        self.last_saved = path
+        return path
+
+    def restore_state(self, state: dict) -> None:
+        """rl-games' ``set_full_state_weights`` plus what it leaves out (see the module docstring);
+        the rollout state, RNGs and task snapshot are put back when training starts."""
+        self.set_full_state_weights(state, set_epoch=True)
+        extra = state.get("resume")
+        if extra is None:  # a checkpoint written by rl-games itself or an older mytasks
+            print("mytasks: this checkpoint has weights, optimizer and counters but no learning-rate, RNG or "
+                  "env state; those start afresh")  # fmt: skip
+            lr = state.get("optimizer", {}).get("param_groups", [{}])[0].get("lr")
+            if lr is not None:
+                self.last_lr = float(lr)
+        else:
+            self.last_lr = extra["last_lr"]
+            self.entropy_coef = extra["entropy_coef"]
+        self.update_lr(self.last_lr)
+        self._pending_resume = extra
+
+    def _resume_rollout(self) -> None:
+        extra = getattr(self, "_pending_resume", None)
+        self._pending_resume = None
+        if not extra:
+            return
+        task = getattr(self.vec_env, "env", None)
+        why = "this task keeps no snapshot"
+        if extra.get("env") is not None and hasattr(task, "restore_snapshot"):
+            why = task.restore_snapshot(extra["env"])
+        if why is None and extra.get("obs") is not None:
+            for k, v in extra["obs"].items():
+                self.obs[k].copy_(v.to(self.obs[k].device))
+            for k, v in extra["rollout"].items():
+                getattr(self, k).copy_(v.to(self.ppo_device))
+        elif why is not None:
+            print(f"mytasks: env state not restored ({why}); the envs start new episodes")
+        for k, (mean, size) in extra["meters"].items():
+            meter = getattr(self, k)
+            meter.mean = mean.to(meter.mean.device)  # rl-games reassigns it too (its shape may change)
+            meter.current_size = size
+        _set_rng_state(extra["rng"])
+
+    # ------------------------------------------------------------------ the loop
+    def train(self):
+        if self.multi_gpu:
+            return super().train()
+        opts = self.loop_options
+        self.init_tensors()
+        self.obs = self.env_reset()
+        self.curr_frames = self.batch_size_envs
+        self.last_saved = None
+        if self.max_epochs != -1 and self.epoch_num >= self.max_epochs:
+            raise UserError(f"the checkpoint has trained {self.epoch_num} epochs already, max_iterations="
+                            f"{self.max_epochs}; pass a larger max_iterations to train on")  # fmt: skip
+        self._resume_rollout()
+        first_epoch, start, total_time, blown_streak = self.epoch_num, time.perf_counter(), 0.0, 0
+        with _Signals() as signals:
+            while True:
+                epoch_num = self.update_epoch()
+                (step_time, play_time, update_time, sum_time, a_losses, c_losses, b_losses, entropies, kls, last_lr,
+                 lr_mul) = self.train_epoch()  # fmt: skip
+                total_time += sum_time
+                frame = self.frame // self.num_agents
+                self.dataset.update_values_dict(None)
+                self.diagnostics.epoch(self, current_epoch=epoch_num)
+                curr_frames = self.curr_frames
+                self.frame += curr_frames
+                if opts.verbose:
+                    print_statistics(True, curr_frames, step_time, play_time, sum_time, epoch_num, self.max_epochs,
+                                     frame, self.max_frames)  # fmt: skip
+                self.write_stats(total_time, epoch_num, step_time, play_time, update_time, a_losses, c_losses,
+                                 entropies, kls, last_lr, lr_mul, frame, sum_time, play_time, curr_frames)  # fmt: skip
+                if b_losses:
+                    self.writer.add_scalar("losses/bounds_loss", torch.stack(b_losses).mean().item(), frame)
+                blown = self._count_blow_ups(frame)
+                blown_streak = blown_streak + 1 if blown.fraction > opts.nan_max_fraction else 0
+                should_exit = self._log_and_save(epoch_num, frame, total_time)
+                self._print_epoch(epoch_num, curr_frames / max(sum_time, 1e-9), start, first_epoch, blown)
+                if blown_streak >= opts.nan_epochs:
+                    self._stop_blown_up(epoch_num, blown)
+                if signals.requested:
+                    path = self.save(
+                        os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}_interrupted")
+                    )
+                    raise Interrupted(path, signals.requested)
+                if (self.max_epochs != -1 and epoch_num >= self.max_epochs) or (
+                    self.max_frames != -1 and self.frame >= self.max_frames
+                ):
+                    self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
+                    should_exit = True
+                if should_exit:
+                    return self.last_mean_rewards, epoch_num
+
+    def _log_and_save(self, epoch_num: int, frame: int, total_time: float) -> bool:
+        """rl-games' episode scalars and its periodic and best-reward saves; True once the
+        reward passes ``score_to_win``."""
+        if self.game_rewards.current_size == 0:
+            return False
+        mean_rewards = self.game_rewards.get_mean()
+        mean_lengths = self.game_lengths.get_mean()
+        mean_shaped = self.game_shaped_rewards.get_mean()
+        self.mean_rewards = float(mean_rewards[0])
+        for name, value in (("rewards", mean_rewards[0]), ("shaped_rewards", mean_shaped[0]),
+                            ("episode_lengths", mean_lengths)):  # fmt: skip
+            self.writer.add_scalar(f"{name}/step", value, frame)
+            self.writer.add_scalar(f"{name}/iter", value, epoch_num)
+            self.writer.add_scalar(f"{name}/time", value, total_time)
+        name = self.config["name"]
+        if self.save_freq > 0 and epoch_num % self.save_freq == 0 and epoch_num != self.max_epochs:
+            self.save(os.path.join(self.nn_dir, f"last_{name}_ep_{epoch_num}_rew_{self.mean_rewards:.2f}"))
+        if self.mean_rewards > self.last_mean_rewards and epoch_num >= self.save_best_after:
+            self.last_mean_rewards = self.mean_rewards
+            self.save(os.path.join(self.nn_dir, name))
+            if self.last_mean_rewards > self.config.get("score_to_win", float("inf")):
+                print(f"mean reward {self.last_mean_rewards:.2f} passed score_to_win: done")
+                return True
+        return False
+
+    def _count_blow_ups(self, frame: int):
+        guard = getattr(getattr(self.vec_env, "env", None), "nonfinite", None)
+        if guard is None:
+            return _NO_BLOW_UPS
+        blown = guard.take()
+        self.writer.add_scalar("nonfinite/envs", blown.envs, frame)
+        self.writer.add_scalar("nonfinite/env_steps", blown.events, frame)
+        return blown
+
+    def _stop_blown_up(self, epoch_num: int, blown) -> None:
+        opts = self.loop_options
+        finite = all(torch.isfinite(p).all() for p in self.model.parameters())
+        saved = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}")) if finite else None
+        saved = saved or self.last_saved or "none was saved"
+        raise UserError(
+            f"task {opts.task_name} blew up: non-finite {blown.quantity} (env {blown.env_index} first) in "
+            f"{blown.fraction:.0%} of the envs for {opts.nan_epochs} epochs in a row; last good checkpoint: {saved}. "
+            "Check the task's forces, gains and sim.dt, or raise nan_guard.max_fraction"
+        )
+
+    def _print_epoch(self, epoch_num: int, rate: float, start: float, first_epoch: int, blown) -> None:
+        elapsed = time.perf_counter() - start
+        done = epoch_num - first_epoch
+        eta = elapsed / max(done, 1) * (self.max_epochs - epoch_num)
+        if self.game_rewards.current_size > 0:
+            reward = f"reward {self.game_rewards.get_mean()[0]:8.2f}  length {float(self.game_lengths.get_mean()):6.1f}"
+        else:
+            reward = "reward      n/a  length    n/a"
+        width = len(str(self.max_epochs))
+        line = (f"epoch {epoch_num:{width}d}/{self.max_epochs}  {reward}  {rate:9,.0f} steps/s  "
+                f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}")  # fmt: skip
+        if blown.envs:
+            line += f"  non-finite: {blown.envs} envs ({blown.quantity})"
+        print(line, flush=True)
+        terms = getattr(self.algo_observer, "last_episode_means", None)
+        every = self.loop_options.terms_every
+        if terms and (epoch_num % every == 0 or epoch_num == self.max_epochs):
+            print("  episode terms: " + "  ".join(f"{k} {v:.3f}" for k, v in terms.items()), flush=True)
+
+
+class _NoBlowUps:
+    events = envs = 0
+    fraction = 0.0
+    quantity = ""
+    env_index = -1
+
+
+_NO_BLOW_UPS = _NoBlowUps()
