@@ -1,12 +1,13 @@
 """Wall clock from ``python train.py task=Go2 headless=True`` to a policy that walks.
 
-Runs training as a user would (a subprocess, cold or warm kernel cache as found), notes when
-each checkpoint was written, then plays chosen checkpoints on many envs and prints, per
+Runs training as a user would (a subprocess, cold or warm kernel cache as found), reads when
+each checkpoint was written (its file's time), then plays chosen checkpoints on many envs
+(from the run directory, so with the run's own config recomposed for play) and prints, per
 checkpoint: the epoch, seconds since the command started, the planar velocity tracking error,
 the yaw-rate error, the fraction of episodes that ended in a fall, and the average return.
 GPU memory in use (nvidia-smi) is sampled once a second during training, and the training
-throughput is rl-games' ``fps total`` (env steps per second, PPO update included), the median
-over the epochs after the fifth.
+throughput is the epoch line's steps/s (env steps per second, PPO update included: rl-games'
+``fps total``), the median over the epochs after the fifth.
 
     python benchmarks/go2_time_to_walk.py --train-args max_iterations=600 --play-epochs 200 300 400 600
 """
@@ -41,7 +42,7 @@ def sample_gpu_memory(stop: threading.Event, out: list) -> None:
 
 def train(args, log_path: str) -> tuple[str, float, dict, list, list]:
     """Runs training; returns the run directory, the wall clock, {epoch: (seconds, path)} of each
-    checkpoint as rl-games announced it, the GPU memory samples [MiB] and each epoch's fps total."""
+    checkpoint, the GPU memory samples [MiB] and each epoch's env steps/s."""
     cmd = [*TRAIN, "task=Go2", "headless=True", *args.train_args]
     print("$", " ".join(cmd[2:]), flush=True)
     mem, stop = [], threading.Event()
@@ -57,25 +58,23 @@ def train(args, log_path: str) -> tuple[str, float, dict, list, list]:
             m = re.match(r"run directory: (\S+)", line)
             if m:
                 run_dir = os.path.join(args.cwd, m.group(1))
-            m = re.search(r"fps total: ([\d.]+)", line)
+            m = re.match(r"epoch +\d+/\d+ .* ([\d,]+) steps/s", line)
             if m:
-                fps.append(float(m.group(1)))
-            m = re.search(r"saving checkpoint '(.+?)'", line)
-            if m:
-                epoch = re.search(r"_ep_(\d+)_", m.group(1))
-                if epoch and int(epoch.group(1)) not in seen:
-                    seen[int(epoch.group(1))] = (now, os.path.join(args.cwd, m.group(1)))
+                fps.append(float(m.group(1).replace(",", "")))
         proc.wait()
     wall = time.time() - t0
     stop.set()
     if proc.returncode != 0 or run_dir is None:
         raise SystemExit(f"training failed (exit {proc.returncode}); see {log_path}")
+    for path in glob.glob(os.path.join(run_dir, "nn", "last_*_ep_*.pth")):  # the periodic and final saves
+        epoch = int(re.search(r"_ep_(\d+)", os.path.basename(path)).group(1))
+        seen[epoch] = (os.path.getmtime(path) - t0, path)
     return run_dir, wall, seen, mem, fps
 
 
 def play(checkpoint: str, args) -> dict:
     cmd = [*TRAIN, "task=Go2", "test=True", f"checkpoint={checkpoint}", f"num_envs={args.play_envs}",
-           f"train.params.config.player.games_num={args.play_envs}", *args.play_args]  # fmt: skip
+           f"play_episodes={args.play_envs}", *args.play_args]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=args.cwd)
     if r.returncode != 0:
         return {"error": (r.stdout + r.stderr)[-400:]}
@@ -124,7 +123,7 @@ def main() -> None:
         json.dump(result, f, indent=1)
     print(
         f"training: {wall:.1f} s wall clock, peak GPU memory {result['gpu_memory_mib_max']} MiB, "
-        f"median fps total {result['fps_total_median']}"
+        f"median env steps/s {result['fps_total_median']}"
     )
     print("| epoch | s since start | tracking error m/s | yaw-rate error rad/s | falls | return |")
     for r in rows:

@@ -83,7 +83,7 @@ def _overridden(argv: list[str], key: str) -> bool:
 def load_config(argv: list[str]) -> DictConfig:
     """The run config (unresolved): composed and checked, devices settled (CPU when CUDA is
     missing), and for play or resume from a run the config that run was trained with."""
-    cfg = compose(argv)
+    cfg = compose(_with_run_task(argv))
     _settle_devices(cfg)
     if cfg.checkpoint == "latest":
         from mytasks.rl import checkpoints
@@ -95,6 +95,26 @@ def load_config(argv: list[str]) -> DictConfig:
     if cfg.play_episodes != "":
         cfg.train.params.config.player.games_num = int(cfg.play_episodes)
     return cfg
+
+
+def _with_run_task(argv: list[str]) -> list[str]:
+    """``argv`` with ``task=<the run's task>`` first when a checkpoint of a run is given without
+    ``task=``: its task./train. overrides are then checked against that task's config."""
+    from mytasks.rl import checkpoints
+
+    given = dict(a.partition("=")[::2] for a in argv if "=" in a)
+    path = given.get("checkpoint", "")
+    if "task" in given or not path or not os.path.exists(path):
+        return argv
+    run_dir = checkpoints.run_dir_of(path)
+    if run_dir is None:
+        return argv
+    try:
+        name = OmegaConf.load(os.path.join(run_dir, "config.yaml")).task.name
+    except Exception:  # unreadable: composed without it, and reported where it is read
+        return argv
+    stems = [stem for stem, task in task_files().items() if task == name]
+    return [f"task={stems[0]}", *argv] if stems else argv
 
 
 def _settle_devices(cfg: DictConfig) -> None:

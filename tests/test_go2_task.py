@@ -76,7 +76,7 @@ def test_friction_is_randomised_per_env():
 
 def test_shipped_policy_walks_forward():
     """The checkpoint under assets/checkpoints, asked for 0.6 m/s forward, walks at that speed."""
-    from mytasks.rl import runner
+    from mytasks.rl import checkpoints, runner
     from mytasks.rl.env import register_rlgpu
 
     command = 0.6
@@ -86,7 +86,7 @@ def test_shipped_policy_walks_forward():
     torch.manual_seed(0)
     register_rlgpu(lambda **_: build_task(cfg))
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
-    player = runner.load_player(params, SHIPPED, "Go2")
+    player = runner.load_player(params, checkpoints.load(SHIPPED), SHIPPED, "Go2")
     env = player.env
     obs = env.reset()["obs"]
     speeds = []

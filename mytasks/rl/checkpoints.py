@@ -97,6 +97,8 @@ def load(path: str, trust: bool = False) -> dict:
             with torch.serialization.safe_globals(_allowed_globals()):
                 state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if "Weights only load failed" not in str(e):
+            raise UserError(f"{path} is not a checkpoint that torch can read ({type(e).__name__})") from None
         needs = re.search(r"GLOBAL ([\w.]+)", str(e))
         what = f" ({needs.group(1)})" if needs else ""
         raise UserError(

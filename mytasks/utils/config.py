@@ -55,6 +55,7 @@ def compose(overrides: list[str], config_dir: str = CONFIG_DIR) -> DictConfig:
 
 def resolved(cfg: DictConfig) -> DictConfig:
     """A copy of ``cfg`` with every interpolation resolved."""
+    register_resolvers()
     out = cfg.copy()
     OmegaConf.resolve(out)
     return out
