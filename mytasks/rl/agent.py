@@ -175,8 +175,8 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
     def restore(self, fn, set_epoch=True):
         self.restore_state(checkpoints.load(fn))
 
-    def get_full_state_weights(self):
-        state = super().get_full_state_weights()
+    def get_full_state_weights(self, with_env: bool = True):
+        state = super().get_full_state_weights(with_env)
         for group in state["optimizer"]["param_groups"]:  # copies: the optimizer keeps its tensor
             group["lr"] = float(group["lr"])  # saved as rl-games saves it
         return state

@@ -6,7 +6,8 @@ rl-games 1.6.5's own ``train()`` is replaced (its epoch, ``train_epoch``, is kep
   rl-games' weights, optimizer, epoch and frame counters, the learning rate and entropy
   coefficient the schedule reached, the torch/CUDA/numpy/python RNG states, the rollout
   state (last observations, dones, running episode sums), the episode-statistics windows and
-  a snapshot of the task and its sim (restored when the task config is unchanged);
+  a snapshot of the task and its sim (restored when the task config is unchanged; left out
+  of the best checkpoint, which is saved often and played rather than resumed);
 - SIGINT and SIGTERM end the current epoch, save a checkpoint and print the command that
   resumes it; a second signal exits at once;
 - envs whose physics blew up (NaN/Inf; see ``tasks/base/nonfinite.py``) are counted every
@@ -98,7 +99,7 @@ class TrainLoop:
     loop_options = LoopOptions()
 
     # ------------------------------------------------------------------ checkpoints
-    def get_full_state_weights(self):
+    def get_full_state_weights(self, with_env: bool = True):
         state = super().get_full_state_weights()
         state["last_mean_rewards"] = float(state["last_mean_rewards"])
         task = getattr(self.vec_env, "env", None)
@@ -109,13 +110,15 @@ class TrainLoop:
             "obs": {k: v.detach().cpu() for k, v in self.obs.items()} if isinstance(self.obs, dict) else None,
             "rollout": {k: getattr(self, k).detach().cpu() for k in _ROLLOUT if hasattr(self, k)},
             "meters": {k: (getattr(self, k).mean.cpu(), int(getattr(self, k).current_size)) for k in _METERS},
-            "env": task.snapshot() if hasattr(task, "snapshot") else None,
+            "env": task.snapshot() if with_env and hasattr(task, "snapshot") else None,
         }
         return state
 
-    def save(self, fn: str) -> str:
+    def save(self, fn: str, with_env: bool = True) -> str:
+        """Writes a checkpoint atomically; ``with_env=False`` leaves out the task snapshot (the
+        best checkpoint, saved often and played rather than resumed)."""
         path = fn if fn.endswith(".pth") else fn + ".pth"
-        checkpoints.save(self.get_full_state_weights(), path)
+        checkpoints.save(self.get_full_state_weights(with_env), path)
         if self.loop_options.verbose:
             print(f"=> saved checkpoint '{path}'")
         self.last_saved = path
@@ -144,7 +147,7 @@ class TrainLoop:
         if not extra:
             return
         task = getattr(self.vec_env, "env", None)
-        why = "this task keeps no snapshot"
+        why = "the checkpoint holds no env snapshot"
         if extra.get("env") is not None and hasattr(task, "restore_snapshot"):
             why = task.restore_snapshot(extra["env"])
         if why is None and extra.get("obs") is not None:
@@ -230,7 +233,7 @@ class TrainLoop:
             self.save(os.path.join(self.nn_dir, f"last_{name}_ep_{epoch_num}_rew_{self.mean_rewards:.2f}"))
         if self.mean_rewards > self.last_mean_rewards and epoch_num >= self.save_best_after:
             self.last_mean_rewards = self.mean_rewards
-            self.save(os.path.join(self.nn_dir, name))
+            self.save(os.path.join(self.nn_dir, name), with_env=False)
             if self.last_mean_rewards > self.config.get("score_to_win", float("inf")):
                 print(f"mean reward {self.last_mean_rewards:.2f} passed score_to_win: done")
                 return True
