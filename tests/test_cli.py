@@ -119,7 +119,7 @@ def test_resume_with_a_changed_task_config_starts_new_episodes(trained, cwd):
     # Episodes capped at 50 steps, so that they end within the 4 epochs: a balancing policy
     # earns close to 1 per step, an untrained one falls within about 20.
     p = run_train("task=Cartpole", "headless=True", "max_iterations=44", "task.env.maxEpisodeLength=50",
-                  f"checkpoint={run_dir}/nn/ci.pth", cwd=cwd)  # fmt: skip
+                  f"checkpoint={run_dir}/nn/last_ci_ep_40.pth", cwd=cwd)  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "env state not restored (the task config differs from the checkpoint's run)" in p.stdout
     assert [e for e, _ in _epochs(p.stdout)][-1] == 44  # counting on from the checkpoint's 40 epochs
@@ -156,6 +156,29 @@ def test_sigint_saves_a_checkpoint_and_prints_the_resume_command(cwd):
     resume = re.search(r"resume with: (python train.py .*)", err).group(1)
     assert resume == (f"python train.py task=Cartpole headless=True num_envs=256 train.params.config.save_best_after=5 "
                       f"max_iterations=1000 experiment=stopped checkpoint={m.group(1)}")  # fmt: skip
+
+
+def test_a_second_sigint_quits_at_once(cwd):
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *CARTPOLE, "max_iterations=1000",
+                             "train.params.config.mini_epochs=200", "experiment=quit"], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+    while not re.search(r"^epoch +1/1000", proc.stdout.readline()):  # epochs of 200 mini-epochs: ~1 s each
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.time() - t0 < 0.5  # within the epoch, without saving
+    assert "SIGINT: saving a checkpoint at the end of this epoch" in out
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_directory(tmp_path):
+    p = run_train(*CARTPOLE, "max_iterations=2", "train.params.network.mlp.activation=nosuch", cwd=str(tmp_path))
+    assert p.returncode == 1, p.stdout[-1000:] + p.stderr[-1000:]  # rl-games' own error, after the run began
+    assert "error: ValueError: nosuch" in p.stderr and "--traceback" in p.stderr
+    assert os.path.isdir(tmp_path / "runs") and not _runs(str(tmp_path))
 
 
 def test_blown_up_physics_stops_cleanly_with_a_checkpoint(cwd):
@@ -267,6 +290,7 @@ def test_go2_played_from_its_run_directory_has_pushes_off(tmp_path, monkeypatch)
     p = run_train("task=Go2", "headless=True", "num_envs=16", "max_iterations=1", "experiment=go2",
                   "train.params.config.save_best_after=0", cwd=str(tmp_path))  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "  episode terms: rew_trackingLinVel " in p.stdout  # each reward term's episode sum
     (run_dir,) = glob.glob(str(tmp_path / "runs" / "go2_*"))
     saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
     assert OmegaConf.is_interpolation(saved.task.env.randomization, "pushRobots")

@@ -138,3 +138,17 @@ def test_minibatch_without_a_near_divisor_is_refused_with_the_valid_sizes():
 def test_play_without_checkpoint_points_at_the_shipped_one():
     with pytest.raises(UserError, match=r"checkpoint=assets/checkpoints/Go2\.pth"):
         compose(["task=Go2", "test=True"])
+
+
+def test_a_gpu_index_beyond_the_machine_is_refused(monkeypatch):
+    import torch
+
+    from mytasks.cli import load_config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    message = "sim_device=cuda:2, but this machine has 2 GPU(s): cuda:0 to cuda:1"
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_config(["sim_device=cuda:2"])
+    cfg = load_config(["sim_device=cuda", "rl_device=cuda:1"])
+    assert (cfg.sim_device, cfg.rl_device) == ("cuda:0", "cuda:1")

@@ -97,13 +97,12 @@ def load(path: str, trust: bool = False) -> dict:
             with torch.serialization.safe_globals(_allowed_globals()):
                 state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" not in str(e):
+        needs = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        if not needs:  # not a pickle at all, or one that weights_only cannot parse
             raise UserError(f"{path} is not a checkpoint that torch can read ({type(e).__name__})") from None
-        needs = re.search(r"GLOBAL ([\w.]+)", str(e))
-        what = f" ({needs.group(1)})" if needs else ""
         raise UserError(
-            f"{path} holds objects other than tensors and numbers{what}, which could run code when loaded; "
-            "mytasks loads only plain checkpoints. If you trust the file, add trust_checkpoint=True"
+            f"{path} holds objects other than tensors and numbers ({needs.group(1)}), which could run code "
+            "when loaded; mytasks loads only plain checkpoints. If you trust the file, add trust_checkpoint=True"
         ) from None
     except Exception as e:  # torch raises many types for a file that is not a checkpoint
         raise UserError(f"{path} is not a checkpoint that torch can read ({type(e).__name__})") from None

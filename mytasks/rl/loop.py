@@ -198,7 +198,9 @@ class TrainLoop:
                 blown = self._count_blow_ups(frame)
                 blown_streak = blown_streak + 1 if blown.fraction > opts.nan_max_fraction else 0
                 should_exit = self._log_and_save(epoch_num, frame, total_time)
-                self._print_epoch(epoch_num, curr_frames / max(sum_time, 1e-9), start, first_epoch, blown)
+                if epoch_num == first_epoch + 1:  # the first epoch also pays for kernel compilation
+                    first_end = time.perf_counter()
+                self._print_epoch(epoch_num, curr_frames / max(sum_time, 1e-9), start, first_end, first_epoch, blown)
                 if blown_streak >= opts.nan_epochs:
                     self._stop_blown_up(epoch_num, blown)
                 if signals.requested:
@@ -259,10 +261,13 @@ class TrainLoop:
             "Check the task's forces, gains and sim.dt, or raise nan_guard.max_fraction"
         )
 
-    def _print_epoch(self, epoch_num: int, rate: float, start: float, first_epoch: int, blown) -> None:
-        elapsed = time.perf_counter() - start
-        done = epoch_num - first_epoch
-        eta = elapsed / max(done, 1) * (self.max_epochs - epoch_num)
+    def _print_epoch(self, epoch_num: int, rate: float, start: float, first_end: float, first_epoch: int,
+                     blown) -> None:  # fmt: skip
+        """The epoch line; the ETA extrapolates the epochs after the first (which also compiles)."""
+        now = time.perf_counter()
+        elapsed, later = now - start, epoch_num - first_epoch - 1
+        per_epoch = (now - first_end) / later if later > 0 else elapsed
+        eta = per_epoch * (self.max_epochs - epoch_num)
         if self.game_rewards.current_size > 0:
             reward = f"reward {self.game_rewards.get_mean()[0]:8.2f}  length {float(self.game_lengths.get_mean()):6.1f}"
         else:
