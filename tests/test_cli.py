@@ -284,8 +284,8 @@ def test_go2_played_from_its_run_directory_has_pushes_off(tmp_path, monkeypatch)
     """The run's config is saved as composed, so play recomposes it with test=True."""
     from omegaconf import OmegaConf
 
-    from mytasks.cli import load_config
     from mytasks.utils.config import resolved
+    from mytasks.utils.run_config import load_config
 
     p = run_train("task=Go2", "headless=True", "num_envs=16", "max_iterations=1", "experiment=go2",
                   "train.params.config.save_best_after=0", cwd=str(tmp_path))  # fmt: skip

@@ -143,7 +143,7 @@ def test_play_without_checkpoint_points_at_the_shipped_one():
 def test_a_gpu_index_beyond_the_machine_is_refused(monkeypatch):
     import torch
 
-    from mytasks.cli import load_config
+    from mytasks.utils.run_config import load_config
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)

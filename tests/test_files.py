@@ -13,8 +13,8 @@ import pytest
 import torch
 from conftest import ROOT
 
-from mytasks import cli
 from mytasks.rl import checkpoints
+from mytasks.utils import run_config
 from mytasks.utils.files import atomic_write_text
 
 _WRITER = """
@@ -67,9 +67,10 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path, mon
         def now(cls, tz=None):
             return datetime.datetime(2026, 12, 1, 21, 5, 3)
 
-    monkeypatch.setattr(cli.datetime, "datetime", Frozen)
-    made, threads = [], [threading.Thread(target=lambda: made.append(cli.make_run_dir("Cartpole", str(tmp_path))))
-                         for _ in range(8)]  # fmt: skip
+    monkeypatch.setattr(run_config.datetime, "datetime", Frozen)
+    made = []
+    threads = [threading.Thread(target=lambda: made.append(run_config.make_run_dir("Cartpole", str(tmp_path))))
+               for _ in range(8)]  # fmt: skip
     for t in threads:
         t.start()
     for t in threads:
@@ -94,7 +95,7 @@ def test_a_run_directory_plays_its_best_and_resumes_from_its_last(tmp_path):
     run = str(tmp_path / "run")
     assert checkpoints.resolve(run, "Cartpole") == str(nn / "Cartpole.pth")
     assert checkpoints.resolve(run, "Cartpole", last=True) == str(nn / "last_Cartpole_ep_125_interrupted.pth")
-    assert checkpoints.run_dir_of(str(nn / "Cartpole.pth")) == run
+    assert run_config.run_dir_of(str(nn / "Cartpole.pth")) == run
 
 
 def test_latest_is_the_newest_run_of_the_task(tmp_path):
@@ -106,5 +107,5 @@ def test_latest_is_the_newest_run_of_the_task(tmp_path):
         os.utime(d / "config.yaml", (1000 + i, 1000 + i))
         if name != "d":  # d never saved a checkpoint
             _touch_checkpoint(str(d / "nn" / "x.pth"), 1)
-    assert checkpoints.latest_run("Cartpole", str(runs)) == str(runs / "c")
-    assert checkpoints.latest_run("Go2", str(runs)) == str(runs / "b")
+    assert run_config.latest_run("Cartpole", str(runs)) == str(runs / "c")
+    assert run_config.latest_run("Go2", str(runs)) == str(runs / "b")

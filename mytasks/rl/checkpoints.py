@@ -12,38 +12,9 @@ import glob
 import os
 import re
 
-from mytasks.utils.config import UserError
+from mytasks.utils.errors import UserError
 from mytasks.utils.files import atomic_write
 from mytasks.utils.paths import PROJECT_DIR
-
-RUNS_DIR = "runs"
-
-
-def run_dir_of(path: str) -> str | None:
-    """The run directory (runs/<name>_<time>/) that holds checkpoint ``path``, if any."""
-    d = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    for candidate in (d, os.path.dirname(d)):
-        if os.path.isfile(os.path.join(candidate, "config.yaml")):
-            return candidate
-    return None
-
-
-def latest_run(task_name: str, runs_dir: str = RUNS_DIR) -> str:
-    """The most recently started run of ``task_name`` under ``runs_dir`` (for ``checkpoint=latest``)."""
-    from omegaconf import OmegaConf
-
-    found = []
-    for cfg_path in glob.glob(os.path.join(runs_dir, "*", "config.yaml")):
-        try:
-            name = OmegaConf.select(OmegaConf.load(cfg_path), "task.name")
-        except Exception:  # a damaged config.yaml is not this task's run
-            continue
-        if name == task_name and glob.glob(os.path.join(os.path.dirname(cfg_path), "nn", "*.pth")):
-            found.append((os.path.getmtime(cfg_path), os.path.dirname(cfg_path)))
-    if not found:
-        raise UserError(f"checkpoint=latest: no run of task {task_name} with a checkpoint under {runs_dir}/; "
-                        f"train one first (python train.py task={task_name})")  # fmt: skip
-    return max(found)[1]
 
 
 def _epoch_of(path: str) -> int:

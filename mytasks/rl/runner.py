@@ -19,7 +19,7 @@ import time
 import torch
 
 from mytasks.rl import checkpoints
-from mytasks.utils.config import UserError
+from mytasks.utils.errors import UserError
 
 
 def _threads(setting) -> int:

@@ -1,0 +1,163 @@
+"""The run config and the run directory.
+
+``load_config`` gives the config of this command: composed and checked (``config.py``, the
+schema in ``schema.py``), devices settled, and for play or resume from a run, that run's
+saved config recomposed with this command's values. A run directory is
+``runs/<name>_<DD-HH-MM-SS>/``, created exclusively; its ``config.yaml`` is the config as
+composed (interpolations kept) and ``overrides.yaml`` the command line.
+
+Light on purpose (omegaconf and hydra; torch only to count GPUs).
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import os
+
+from omegaconf import DictConfig, OmegaConf
+
+from mytasks.utils.config import check, compose, resolved, task_files
+from mytasks.utils.errors import UserError
+from mytasks.utils.files import atomic_write_text
+from mytasks.utils.schema import TOP_LEVEL
+
+RUNS_DIR = "runs"
+
+
+def _overridden(argv: list[str], key: str) -> bool:
+    return any(a.partition("=")[0].lstrip("+~") == key for a in argv)
+
+
+def load_config(argv: list[str]) -> DictConfig:
+    """The run config (unresolved): composed and checked, devices settled (CPU when CUDA is
+    missing), and for play or resume from a run the config that run was trained with."""
+    cfg = compose(_with_run_task(argv))
+    _settle_devices(cfg)
+    if cfg.checkpoint == "latest":
+        cfg.checkpoint = latest_run(str(cfg.task.name))
+        print(f"mytasks: checkpoint=latest is {cfg.checkpoint}")
+    if cfg.checkpoint:
+        cfg = _with_run_config(cfg, argv)
+    if cfg.play_episodes != "":
+        cfg.train.params.config.player.games_num = int(cfg.play_episodes)
+    return cfg
+
+
+def _with_run_task(argv: list[str]) -> list[str]:
+    """``argv`` with ``task=<the run's task>`` first when a checkpoint of a run is given without
+    ``task=``: its task./train. overrides are then checked against that task's config."""
+    given = dict(a.partition("=")[::2] for a in argv if "=" in a)
+    path = given.get("checkpoint", "")
+    if "task" in given or not path or not os.path.exists(path):
+        return argv
+    run_dir = run_dir_of(path)
+    if run_dir is None:
+        return argv
+    try:
+        name = OmegaConf.load(os.path.join(run_dir, "config.yaml")).task.name
+    except Exception:  # unreadable: composed without it, and reported where it is read
+        return argv
+    stems = [stem for stem, task in task_files().items() if task == name]
+    return [f"task={stems[0]}", *argv] if stems else argv
+
+
+def _settle_devices(cfg: DictConfig) -> None:
+    wanted = [str(cfg[k]) for k in ("sim_device", "rl_device") if str(cfg[k]).startswith("cuda")]
+    if not wanted:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        print("mytasks: no CUDA device is available; running on the CPU (sim_device=cpu rl_device=cpu pipeline=cpu)")
+        cfg.sim_device, cfg.rl_device, cfg.pipeline = "cpu", "cpu", "cpu"
+        return
+    count = torch.cuda.device_count()
+    for key in ("sim_device", "rl_device"):
+        device = str(cfg[key])
+        if device == "cuda":
+            cfg[key] = device = "cuda:0"
+        if device.startswith("cuda:") and int(device[5:]) >= count:
+            raise UserError(f"{key}={device}, but this machine has {count} GPU(s): cuda:0 to cuda:{count - 1}")
+
+
+# Keys a play or resume takes from its own command; the rest come from the run's config
+# unless the command overrides them.
+_FROM_COMMAND = ("test", "checkpoint", "trust_checkpoint", "sim_device", "rl_device", "pipeline", "graphics_device_id",
+                 "headless", "force_render", "multi_gpu", "verbose")  # fmt: skip
+_PLAY_FROM_COMMAND = ("seed", "sigma", "play_episodes", "capture_video", "capture_video_freq", "capture_video_len")
+
+
+def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
+    """The config the checkpoint's run was trained with (its saved tree, interpolations kept),
+    with this command's devices and explicit overrides; for play, its player settings too."""
+    path = str(cfg.checkpoint)
+    run_dir = run_dir_of(path) if os.path.exists(path) else None
+    if run_dir is None:
+        return cfg
+    saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
+    if _overridden(argv, "task") and saved.task.name != cfg.task.name:
+        raise UserError(f"checkpoint {cfg.checkpoint} was trained on task {saved.task.name}, not {cfg.task.name}; "
+                        f"use task={saved.task.name} or another checkpoint")  # fmt: skip
+    for key in _FROM_COMMAND + (_PLAY_FROM_COMMAND if cfg.test else ()):
+        saved[key] = cfg[key]
+    if cfg.test:
+        saved.train.params.config.player = cfg.train.params.config.player
+    for a in argv:
+        key = a.partition("=")[0].lstrip("+~")
+        if key in TOP_LEVEL or key.startswith(("task.", "train.")):
+            OmegaConf.update(saved, key, OmegaConf.select(cfg, key), force_add=True, merge=False)
+    if _overridden(argv, "num_envs") or _overridden(argv, "task.env.numEnvs"):
+        saved.task.env.numEnvs = saved.train.params.config.num_actors = cfg.task.env.numEnvs
+    saved.task.sim.use_gpu_pipeline = resolved(cfg).task.sim.use_gpu_pipeline
+    check(resolved(saved))
+    return saved
+
+
+def make_run_dir(name: str, root: str = RUNS_DIR) -> str:
+    """Creates ``runs/<name>_<DD-HH-MM-SS>`` exclusively (``_2``, ``_3``... when taken)."""
+    stamp = datetime.datetime.now().strftime("%d-%H-%M-%S")
+    os.makedirs(root, exist_ok=True)
+    for k in range(1, 1000):
+        path = os.path.join(root, f"{name}_{stamp}" + (f"_{k}" if k > 1 else ""))
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"could not create a run directory for {name} under {root}/ (1000 names taken)")
+
+
+def run_dir_of(path: str) -> str | None:
+    """The run directory (runs/<name>_<time>/) that holds checkpoint ``path``, if any."""
+    d = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    for candidate in (d, os.path.dirname(d)):
+        if os.path.isfile(os.path.join(candidate, "config.yaml")):
+            return candidate
+    return None
+
+
+def latest_run(task_name: str, runs_dir: str = RUNS_DIR) -> str:
+    """The most recently started run of ``task_name`` under ``runs_dir`` (for ``checkpoint=latest``)."""
+    found = []
+    for cfg_path in glob.glob(os.path.join(runs_dir, "*", "config.yaml")):
+        try:
+            name = OmegaConf.select(OmegaConf.load(cfg_path), "task.name")
+        except Exception:  # a damaged config.yaml is not this task's run
+            continue
+        if name == task_name and glob.glob(os.path.join(os.path.dirname(cfg_path), "nn", "*.pth")):
+            found.append((os.path.getmtime(cfg_path), os.path.dirname(cfg_path)))
+    if not found:
+        raise UserError(f"checkpoint=latest: no run of task {task_name} with a checkpoint under {runs_dir}/; "
+                        f"train one first (python train.py task={task_name})")  # fmt: skip
+    return max(found)[1]
+
+
+def save_run_config(cfg: DictConfig, argv: list[str], run_dir: str) -> None:
+    """The run's config as composed (interpolations kept, so play recomposes it with test=True)
+    and the command's overrides, for the record."""
+    header = "# The run's config, as composed: play and resume recompose it (test=True, devices, overrides).\n"
+    atomic_write_text(os.path.join(run_dir, "config.yaml"), header + OmegaConf.to_yaml(cfg))
+    atomic_write_text(os.path.join(run_dir, "overrides.yaml"), OmegaConf.to_yaml(OmegaConf.create(list(argv))))
+
+
