@@ -116,6 +116,10 @@ def run(argv: list[str]) -> None:
             which = "best" if res.test and os.path.basename(ckpt) == f"{name}.pth" else "last"
             print(f"mytasks: {'playing' if res.test else 'resuming from'} {ckpt} (the {which} checkpoint of that run)")
         state = checkpoints.load(ckpt, trust=bool(res.trust_checkpoint))
+        epochs, max_epochs = int(state.get("epoch", 0)), int(res.train.params.config.max_epochs)
+        if not res.test and epochs >= max_epochs:
+            raise UserError(f"{ckpt} has trained {epochs} epochs already and max_iterations is {max_epochs}; "
+                            f"pass max_iterations=N with N > {epochs} to train on")  # fmt: skip
     task = build_task(res)
     if state is not None:
         checkpoints.check_matches(state, ckpt, res.task.name, task.num_obs, task.num_actions)

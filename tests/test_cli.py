@@ -127,6 +127,14 @@ def test_resume_with_a_changed_task_config_starts_new_episodes(trained, cwd):
     assert m and float(m.group(1)) > 40.0, p.stdout[-1500:]
 
 
+def test_resume_of_a_finished_run_asks_for_more_epochs(trained, cwd):
+    before = _runs(cwd)
+    p = run_train(f"checkpoint={trained[0]}", cwd=cwd)
+    assert p.returncode == 2, p.stdout[-1000:] + p.stderr[-1000:]
+    assert "last_ci_ep_40.pth has trained 40 epochs already and max_iterations is 40; pass max_iterations=N" in p.stderr
+    assert _runs(cwd) == before
+
+
 def test_checkpoint_latest_is_the_newest_run_of_the_task(trained, cwd):
     time.sleep(0.01)
     os.utime(os.path.join(trained[0], "config.yaml"))  # make the 40-epoch run the newest

@@ -172,9 +172,6 @@ class TrainLoop:
         self.obs = self.env_reset()
         self.curr_frames = self.batch_size_envs
         self.last_saved = None
-        if self.max_epochs != -1 and self.epoch_num >= self.max_epochs:
-            raise UserError(f"the checkpoint has trained {self.epoch_num} epochs already, max_iterations="
-                            f"{self.max_epochs}; pass a larger max_iterations to train on")  # fmt: skip
         self._resume_rollout()
         first_epoch, start, total_time, blown_streak = self.epoch_num, time.perf_counter(), 0.0, 0
         with _Signals() as signals:
