@@ -155,16 +155,16 @@ def _train(cfg: DictConfig, params: dict, state: dict | None, run_dir: str, argv
         wandb_cfg = dict(project=cfg.wandb_project, entity=cfg.wandb_entity, group=cfg.wandb_group,
                          name=cfg.wandb_name, tags=list(cfg.wandb_tags))  # fmt: skip
     observer = RLGPUAlgoObserver(wandb_cfg, OmegaConf.to_container(cfg, resolve=True))
-    keep = [a for a in argv if a.partition("=")[0].lstrip("+~") not in ("checkpoint", "task")]
-    resume = " ".join(["python train.py", f"task={cfg.task.name}", *keep, "checkpoint={checkpoint}"])
     guard = cfg.nan_guard
-    options = LoopOptions(task_name=cfg.task.name, verbose=bool(cfg.verbose), resume_command=resume,
+    options = LoopOptions(task_name=cfg.task.name, verbose=bool(cfg.verbose),
                           nan_max_fraction=float(guard.max_fraction), nan_epochs=int(guard.epochs))  # fmt: skip
     try:
         algo = runner.train(params, observer, options, state, cfg.sigma)
     except Interrupted as e:
+        keep = [a for a in argv if a.partition("=")[0].lstrip("+~") not in ("checkpoint", "task")]
+        resume = " ".join(["python train.py", f"task={cfg.task.name}", *keep, f"checkpoint={e.checkpoint}"])
         print(f"checkpoint saved: {e.checkpoint}", file=sys.stderr)
-        print(f"resume with: {resume.format(checkpoint=e.checkpoint)}", file=sys.stderr)
+        print(f"resume with: {resume}", file=sys.stderr)
         raise
     name = cfg.train.params.config.name
     best = os.path.join(run_dir, "nn", f"{name}.pth")

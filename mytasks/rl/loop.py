@@ -41,7 +41,6 @@ class LoopOptions:
     verbose: bool = False
     nan_max_fraction: float = 0.5
     nan_epochs: int = 3
-    resume_command: str = "python train.py checkpoint={checkpoint}"
     terms_every: int = 10  # epochs between the per-term reward lines
 
 
