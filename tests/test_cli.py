@@ -242,6 +242,15 @@ def test_bad_input_exits_with_one_line_and_no_run_directory(args, message, tmp_p
     assert not _runs(str(tmp_path))
 
 
+def test_a_damaged_run_config_is_one_line(trained, tmp_path):
+    run = tmp_path / "run"
+    os.makedirs(run / "nn")
+    (run / "config.yaml").write_text("task: [unclosed\n")
+    os.link(os.path.join(trained[0], "nn", "ci.pth"), run / "nn" / "ci.pth")
+    p = run_train("test=True", f"checkpoint={run}", cwd=str(tmp_path))
+    assert p.returncode == 2 and "config.yaml cannot be read (ParserError); restore it, or delete it" in p.stderr
+
+
 class _CreatesAFile:
     """Unpickling this creates ``path``: what a crafted checkpoint could do instead."""
 

@@ -95,7 +95,11 @@ def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
     run_dir = run_dir_of(path) if os.path.exists(path) else None
     if run_dir is None:
         return cfg
-    saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
+    try:
+        saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
+    except Exception as e:  # a damaged or hand-edited file
+        raise UserError(f"{run_dir}/config.yaml cannot be read ({type(e).__name__}); restore it, or delete it "
+                        "to use this command's config with that run's checkpoints") from None  # fmt: skip
     if _overridden(argv, "task") and saved.task.name != cfg.task.name:
         raise UserError(f"checkpoint {cfg.checkpoint} was trained on task {saved.task.name}, not {cfg.task.name}; "
                         f"use task={saved.task.name} or another checkpoint")  # fmt: skip
