@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mytasks.utils.config import resolved, task_files
 from mytasks.utils.errors import Interrupted, UserError
-from mytasks.utils.run_config import load_config, make_run_dir, save_run_config
+from mytasks.utils.run_config import RUNS_DIR, load_config, make_run_dir, run_dir_of, save_run_config
 from mytasks.utils.schema import TOP_LEVEL
 
 USAGE = """usage: python train.py [task=NAME] [key=value ...] [--traceback]
@@ -120,15 +120,25 @@ def run(argv: list[str]) -> None:
         if not res.test and epochs >= max_epochs:
             raise UserError(f"{ckpt} has trained {epochs} epochs already and max_iterations is {max_epochs}; "
                             f"pass max_iterations=N with N > {epochs} to train on")  # fmt: skip
+    if res.capture_video:
+        from mytasks.tasks.base.video import check_encoder
+
+        check_encoder()
     task = build_task(res)
     if state is not None:
         checkpoints.check_matches(state, ckpt, res.task.name, task.num_obs, task.num_actions)
     register_rlgpu(lambda **_: task)
     if res.test:
-        runner.play(params, state, ckpt, res.task.name, res.sigma, res.verbose)
+        played_run = run_dir_of(ckpt) or RUNS_DIR
+        _record(task, res, os.path.join(played_run, "videos", "play"))
+        try:
+            runner.play(params, state, ckpt, res.task.name, res.sigma, res.verbose)
+        finally:
+            _stop_recording(task)
         return
     run_dir = make_run_dir(name)
     try:
+        _record(task, res, os.path.join(run_dir, "videos", "train"))
         save_run_config(cfg, argv, run_dir)
         params["config"]["train_dir"] = os.path.dirname(run_dir)
         params["config"]["full_experiment_name"] = os.path.basename(run_dir)
@@ -137,6 +147,22 @@ def run(argv: list[str]) -> None:
         if not glob.glob(os.path.join(run_dir, "nn", "*.pth")):
             shutil.rmtree(run_dir, ignore_errors=True)  # a run that failed before its first checkpoint
         raise
+    finally:
+        _stop_recording(task)
+
+
+def _record(task, cfg: DictConfig, folder: str) -> None:
+    """With ``capture_video``: clips of env 0 into ``folder`` (``tasks/base/video.py``)."""
+    if cfg.capture_video:
+        from mytasks.tasks.base.video import VideoRecorder
+
+        task.recorder = VideoRecorder(task, folder, cfg.capture_video_freq, cfg.capture_video_len)
+
+
+def _stop_recording(task) -> None:
+    if task.recorder is not None:
+        task.recorder.close()  # the clip in progress, if any
+        task.recorder = None
 
 
 def _reward(value) -> str:

@@ -107,6 +107,12 @@ KEY_ESCAPE = 256
 KEY_V = 86
 KEY_R = 82
 
+# Image types of camera sensors (Isaac Gym's values); the Newton backend renders colour.
+IMAGE_COLOR = 0
+IMAGE_DEPTH = 1
+IMAGE_SEGMENTATION = 2
+IMAGE_OPTICAL_FLOW = 3
+
 MESH_NONE = 0
 MESH_COLLISION = 1
 MESH_VISUAL = 2
@@ -170,6 +176,21 @@ class Quat:
 class Transform:
     p: Vec3 = field(default_factory=Vec3)
     r: Quat = field(default_factory=Quat)
+
+
+@dataclass
+class CameraProperties:
+    """Isaac Gym's camera properties (its defaults); ``horizontal_fov`` in degrees."""
+
+    width: int = 1920
+    height: int = 1080
+    horizontal_fov: float = 90.0
+    near_plane: float = 0.01
+    far_plane: float = 1000000.0
+    enable_tensors: bool = False
+    supersampling_horizontal: int = 1
+    supersampling_vertical: int = 1
+    use_collision_geometry: bool = False
 
 
 @dataclass

@@ -317,6 +317,23 @@ class Gym:
         self._tensors(sim).set_dof_velocity_target(_tensor(targets))
         return True
 
+    # ------------------------------------------------------------------ camera sensors
+    def create_camera_sensor(self, env: Env, props: gt.CameraProperties) -> int:
+        """A camera of ``env`` (after ``prepare_sim`` on Newton: the renderer needs the model)."""
+        return self._world(env._sim).cameras.create(env.index, props)
+
+    def set_camera_location(self, camera: int, env: Env, position: gt.Vec3, target: gt.Vec3) -> None:
+        self._world(env._sim).cameras.set_location(camera, position, target)
+
+    def render_all_camera_sensors(self, sim: Sim) -> None:
+        self._world(sim).cameras.render_all()
+
+    def get_camera_image(self, sim: Sim, env: Env, camera: int, image_type: int = gt.IMAGE_COLOR) -> np.ndarray:
+        """The last render, RGBA uint8 of shape (height, width x 4), as Isaac Gym returns it."""
+        if image_type != gt.IMAGE_COLOR:
+            raise NotImplementedError("the Newton backend renders colour images (IMAGE_COLOR) only")
+        return self._world(sim).cameras.image(camera)
+
     # ------------------------------------------------------------------ viewer (headless only)
     def create_viewer(self, sim: Sim, props=None):
         return None

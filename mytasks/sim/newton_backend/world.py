@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from mytasks.sim import types as gt
+from mytasks.sim.newton_backend.cameras import Cameras
 from mytasks.sim.newton_backend.runtime import preload_step_kernels
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
@@ -52,6 +53,7 @@ class World:
         self._contact_sensor = self._contacts = self._observables = None
         self._observable_kinds: set = set()
         self._dof_force_kinds: set = set()
+        self.cameras = Cameras(self)
 
     # ------------------------------------------------------------------ building
     def _build_model(self, newton):

@@ -25,7 +25,8 @@ Buffers (on ``self.device``), N = ``num_envs``
     6. envs whose observations, states or reward are NaN/Inf get them zeroed and are flagged
     done (``nonfinite.py``; counted for the learner, never passed on); 7. ``timeout_buf =
     (progress_buf >= max_episode_length - 1) & (reset_buf != 0)``, false for blown-up envs;
-    8. ``extras["time_outs"] = timeout_buf``; 9. obs clamped to ±``clipObservations``.
+    8. ``extras["time_outs"] = timeout_buf``; 9. obs clamped to ±``clipObservations``;
+    10. a video recorder, when attached (``video.py``), takes its frame.
     Returns ``({"obs": obs[, "states": states]}, rew_buf, reset_buf, extras)`` on rl_device.
     An env flagged done in one step starts its new episode in the next ``post_physics_step``
     (auto-reset one step late, as in IsaacGymEnvs): the observation returned with done=1 is
@@ -111,6 +112,7 @@ class VecTask:
         self.set_viewer()
         self.allocate_buffers()
         self.obs_dict: dict[str, torch.Tensor] = {}
+        self.recorder = None  # a video recorder (video.py), attached by whoever runs the task
         on_gpu = bool(env.get("stepGraph", False)) and self.device.startswith("cuda")
         self._step_graph = GraphedCall(f"{type(self).__name__}'s step", enabled=on_gpu)
 
@@ -213,6 +215,8 @@ class VecTask:
         self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1) & (self.reset_buf != 0) & ~blown
         self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
         self._fill_obs_dict()
+        if self.recorder is not None:
+            self.recorder.after_step()
         return self.obs_dict, self.rew_buf.to(self.rl_device), self.reset_buf.to(self.rl_device), self.extras
 
     def _fill_obs_dict(self) -> None:
@@ -272,6 +276,8 @@ class VecTask:
             self.gym.draw_viewer(self.viewer, self.sim, True)
 
     def close(self) -> None:
+        if getattr(self, "recorder", None) is not None:
+            self.recorder.close()
         if getattr(self, "viewer", None) is not None:
             self.gym.destroy_viewer(self.viewer)
         self.gym.destroy_sim(self.sim)
