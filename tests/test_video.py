@@ -83,3 +83,31 @@ def test_capture_video_in_training_and_play(tmp_path):
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     (clip,) = glob.glob(os.path.join(run_dir, "videos", "play", "step-*.mp4"))
     assert len(_decode(clip)[0]) == 15
+
+
+def test_a_camera_made_while_building_the_scene_renders_it(tmp_path):
+    """As IsaacGymEnvs tasks do: create_camera_sensor and set_camera_location before prepare_sim."""
+    from conftest import ASSETS
+
+    from mytasks.sim import gymapi
+
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline = False
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    gym.add_ground(sim, gymapi.PlaneParams())
+    asset = gym.load_asset(sim, ASSETS, "urdf/cartpole.urdf", gymapi.AssetOptions())
+    env = gym.create_env(sim, gymapi.Vec3(-2, -2, 0), gymapi.Vec3(2, 2, 2), 1)
+    gym.create_actor(env, asset, gymapi.Transform(gymapi.Vec3(0.0, 0.0, 2.0)), "cartpole", 0, 1, 0)
+    props = gymapi.CameraProperties()
+    props.width, props.height = 160, 90
+    cam = gym.create_camera_sensor(env, props)
+    gym.set_camera_location(cam, env, gymapi.Vec3(0.0, -6.0, 2.0), gymapi.Vec3(0.0, 0.0, 2.0))
+    gym.prepare_sim(sim)
+    gym.simulate(sim)
+    gym.render_all_camera_sensors(sim)
+    image = gym.get_camera_image(sim, env, cam, gymapi.IMAGE_COLOR)
+    assert image.shape == (90, 160 * 4) and image.dtype == np.uint8
+    rgb = image.reshape(90, 160, 4)[..., :3].astype(int)
+    middle = rgb[35:55, 70:90]  # the cart, seen from the front at the centre of the picture
+    assert (middle.max(axis=2) - middle.min(axis=2)).max() > 60 and rgb.std() > 20

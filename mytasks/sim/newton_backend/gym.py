@@ -15,7 +15,7 @@ import torch
 from mytasks.sim import types as gt
 from mytasks.sim.newton_backend.assets import Asset
 from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
-from mytasks.sim.newton_backend.scene import Env, Sim
+from mytasks.sim.newton_backend.scene import Camera, Env, Sim
 
 
 def _device_of(compute_device: int, params: gt.SimParams) -> str:
@@ -319,20 +319,24 @@ class Gym:
 
     # ------------------------------------------------------------------ camera sensors
     def create_camera_sensor(self, env: Env, props: gt.CameraProperties) -> int:
-        """A camera of ``env`` (after ``prepare_sim`` on Newton: the renderer needs the model)."""
-        return self._world(env._sim).cameras.create(env.index, props)
+        """A camera of ``env``, before or after ``prepare_sim``; returns its handle."""
+        sim = env._sim
+        sim.cameras.append(Camera(env.index, props))
+        return len(sim.cameras) - 1
 
     def set_camera_location(self, camera: int, env: Env, position: gt.Vec3, target: gt.Vec3) -> None:
-        self._world(env._sim).cameras.set_location(camera, position, target)
+        """Puts ``camera`` at ``position`` looking at ``target`` [m], in the env's frame, z up."""
+        cam = env._sim.cameras[camera]
+        cam.position, cam.target = gt.Vec3(*position), gt.Vec3(*target)
 
     def render_all_camera_sensors(self, sim: Sim) -> None:
-        self._world(sim).cameras.render_all()
+        self._world(sim).cameras.render_all(sim.cameras)
 
     def get_camera_image(self, sim: Sim, env: Env, camera: int, image_type: int = gt.IMAGE_COLOR) -> np.ndarray:
         """The last render, RGBA uint8 of shape (height, width x 4), as Isaac Gym returns it."""
         if image_type != gt.IMAGE_COLOR:
             raise NotImplementedError("the Newton backend renders colour images (IMAGE_COLOR) only")
-        return self._world(sim).cameras.image(camera)
+        return self._world(sim).cameras.image(camera, sim.cameras[camera])
 
     # ------------------------------------------------------------------ viewer (headless only)
     def create_viewer(self, sim: Sim, props=None):

@@ -39,6 +39,16 @@ class Actor:
 
 
 @dataclass
+class Camera:
+    """A camera sensor of an env: its properties and where it looks from, in the env's frame."""
+
+    env: int
+    props: gt.CameraProperties
+    position: gt.Vec3 = field(default_factory=lambda: gt.Vec3(2.0, -2.0, 1.5))
+    target: gt.Vec3 = field(default_factory=lambda: gt.Vec3(0.0, 0.0, 0.5))
+
+
+@dataclass
 class Env:
     index: int
     origin: gt.Vec3
@@ -69,6 +79,7 @@ class Sim:
         self.ground: gt.PlaneParams | None = None
         self.envs: list[Env] = []
         self.world = None  # a world.World once prepared
+        self.cameras: list[Camera] = []  # may be added before or after prepare_sim
         self._grid_per_row = 1
         self._spacing = gt.Vec3()
 
