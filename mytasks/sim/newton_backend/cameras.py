@@ -53,7 +53,7 @@ class Cameras:
         if not cameras:
             return
         world = self.world
-        world.tensors._update_bodies()  # after a state setter the bodies follow the joints first
+        world.tensors.update_bodies()  # after a state setter the bodies follow the joints first
         world.model.bvh_refit_shapes(world.state)
         sensor = self._camera_sensor()
         for handle, cam in enumerate(cameras):

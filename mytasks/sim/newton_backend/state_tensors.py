@@ -99,12 +99,12 @@ class StateTensors:
             self.root_state[:, 0:7] = self.q[self.free_q_idx]
             self.root_state[:, 7:13] = self.qd[self.free_qd_idx]
             return
-        self._update_bodies()
+        self.update_bodies()
         self.root_state[:, 0:7] = self.body_q[self.root_body_idx]
         self.root_state[:, 7:13] = self.body_qd[self.root_body_idx]
 
     def refresh_rigid_body_state(self) -> None:
-        self._update_bodies()
+        self.update_bodies()
         self.rigid_body_state[:, 0:7] = self.body_q
         self.rigid_body_state[:, 7:13] = self.body_qd
 
@@ -117,7 +117,7 @@ class StateTensors:
     def refresh_net_contact_force(self) -> None:
         self.net_contact_force.copy_(self.world.contact_forces())
 
-    def _update_bodies(self) -> None:
+    def update_bodies(self) -> None:
         """Recomputes body poses and velocities from the joints after a state setter."""
         if self.bodies_stale:
             import newton
