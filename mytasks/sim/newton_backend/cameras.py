@@ -17,6 +17,7 @@ from mytasks.sim import types as gt
 
 _AMBIENT = ((0.45, 0.45, 0.5), (0.15, 0.15, 0.17))  # linear RGB from above and from below
 _SKY = (0.62, 0.66, 0.72)  # linear RGB of what the rays miss
+_GROUND = (0.6, 0.6, 0.62)  # sRGB of the ground plane (Newton's default is nearly black)
 
 
 class Cameras:
@@ -33,6 +34,11 @@ class Cameras:
             self._sensor.create_default_light(enable_shadows=False)
             self._sensor.set_ambient_light(*_AMBIENT)
             self._sensor.default_clear_data.clear_color = _pack_rgba(_SKY)
+            model = self.world.model
+            if self.world.sim.ground is not None:  # the ground plane is the model's last shape
+                colors = model.shape_color.numpy()
+                colors[-1] = _GROUND
+                model.shape_color.assign(colors)
         return self._sensor
 
     def _view(self, handle: int, cam) -> tuple:
