@@ -29,6 +29,7 @@ import torch
 from rl_games.common.a2c_common import print_statistics
 
 from mytasks.rl import checkpoints
+from mytasks.tasks.base.nonfinite import BlowUps
 from mytasks.utils.errors import Interrupted, UserError
 
 _METERS = ("game_rewards", "game_shaped_rewards", "game_lengths")
@@ -240,7 +241,7 @@ class TrainLoop:
     def _count_blow_ups(self, frame: int):
         guard = getattr(getattr(self.vec_env, "env", None), "nonfinite", None)
         if guard is None:
-            return _NO_BLOW_UPS
+            return BlowUps(events=0, envs=0, fraction=0.0, quantity="", env_index=-1)  # an env without the guard
         blown = guard.take()
         self.writer.add_scalar("nonfinite/envs", blown.envs, frame)
         self.writer.add_scalar("nonfinite/env_steps", blown.events, frame)
@@ -279,12 +280,3 @@ class TrainLoop:
         if terms and (epoch_num % every == 0 or epoch_num == self.max_epochs):
             print("  episode terms: " + "  ".join(f"{k} {v:.3f}" for k, v in terms.items()), flush=True)
 
-
-class _NoBlowUps:
-    events = envs = 0
-    fraction = 0.0
-    quantity = ""
-    env_index = -1
-
-
-_NO_BLOW_UPS = _NoBlowUps()
