@@ -221,7 +221,8 @@ class World:
     def _state_arrays(self) -> dict:
         """Every array that carries the simulation from one step to the next, as torch views:
         Newton's state and control, MuJoCo-Warp's warm start, activations and applied forces
-        (``SolverMuJoCo.reset`` names these as what persists between steps), and the sensors."""
+        (``SolverMuJoCo.reset`` names these as what persists between steps), the sensors, and the
+        state tensors handed out to tasks."""
         import warp as wp
 
         out = {}
@@ -236,22 +237,17 @@ class World:
                 out[f"mujoco.{name}"] = wp.to_torch(value)
         if self._contact_sensor is not None:
             out["sensor.total_force"] = self._contact_view
+        for name in ("dof_state", "root_state", "rigid_body_state", "net_contact_force", "dof_force"):
+            out[f"tensors.{name}"] = getattr(self.tensors, name)  # the tensors handed out to tasks
         return out
 
     def get_state(self) -> dict:
-        """Copies of every array in :meth:`_state_arrays` and of the tensors handed out."""
-        out = {k: v.clone() for k, v in self._state_arrays().items()}
-        t = self.tensors
-        for name in ("dof_state", "root_state", "rigid_body_state", "net_contact_force", "dof_force"):
-            out[f"tensors.{name}"] = getattr(t, name).clone()
-        return out
+        """Copies of every array in :meth:`_state_arrays`."""
+        return {k: v.clone() for k, v in self._state_arrays().items()}
 
     def set_state(self, saved: dict) -> None:
         """Writes back what :meth:`get_state` returned (of this same scene)."""
         targets = self._state_arrays()
-        t = self.tensors
-        for name in ("dof_state", "root_state", "rigid_body_state", "net_contact_force", "dof_force"):
-            targets[f"tensors.{name}"] = getattr(t, name)
         for key, value in saved.items():
             target = targets.get(key)
             if target is None or target.shape != value.shape:
