@@ -93,6 +93,13 @@ def make_runner(params: dict, observer, verbose: bool = False):
     return runner
 
 
+def _set_sigma(model, sigma) -> None:
+    """A fixed exploration std (``sigma=``), when one is given."""
+    if sigma not in ("", None):
+        with torch.no_grad():
+            model.a2c_network.sigma.fill_(float(sigma))
+
+
 def train(params: dict, observer, options, state: dict | None = None, sigma: str = ""):
     """Trains with rl-games' PPO in mytasks' loop (``loop.py``), from ``state`` (a loaded
     checkpoint) when given; returns the agent."""
@@ -101,9 +108,7 @@ def train(params: dict, observer, options, state: dict | None = None, sigma: str
         agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
         if state is not None:
             agent.restore_state(state)
-        if sigma not in ("", None):
-            with torch.no_grad():
-                agent.model.a2c_network.sigma.fill_(float(sigma))
+        _set_sigma(agent.model, sigma)
         if params["config"].get("torch_compile"):
             agent.model = torch.compile(agent.model)
     agent.loop_options = options
@@ -121,8 +126,7 @@ def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str
     player.model.load_state_dict(state["model"])
     if player.normalize_input and "running_mean_std" in state:
         player.model.running_mean_std.load_state_dict(state["running_mean_std"])
-    if sigma not in ("", None):
-        player.model.a2c_network.sigma.data.fill_(float(sigma))
+    _set_sigma(player.model, sigma)
     player.has_batch_dimension = True
     return player
 
