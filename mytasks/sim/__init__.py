@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import sys
 
 BACKENDS = ("newton", "physx")
 _backend = "newton"
@@ -18,6 +20,10 @@ _modules: dict[str, object] = {}
 
 class BackendUnavailable(RuntimeError):
     """The requested physics engine cannot be used in this environment."""
+
+
+class ViewerUnavailable(RuntimeError):
+    """The viewer asked for cannot open here; the message names the one to use instead."""
 
 
 def select_backend(name: str) -> None:
@@ -36,6 +42,13 @@ def select_backend(name: str) -> None:
     if _modules and name != _backend:
         raise BackendUnavailable(f"the {_backend} backend is already in use in this process")
     _backend = name
+
+
+def has_display() -> bool:
+    """Whether a window can open: on Linux an X or Wayland display must be named."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def backend() -> str:

@@ -102,10 +102,45 @@ CC_NEVER = ContactCollection.CC_NEVER
 CC_LAST_SUBSTEP = ContactCollection.CC_LAST_SUBSTEP
 CC_ALL_SUBSTEPS = ContactCollection.CC_ALL_SUBSTEPS
 
-# Keyboard events a viewer would send; kept so that task code that subscribes to them imports.
-KEY_ESCAPE = 256
-KEY_V = 86
-KEY_R = 82
+
+# Keys of the viewer's keyboard events: GLFW's key codes, which Isaac Gym's viewer reports.
+_KEYS = {
+    "KEY_SPACE": 32, "KEY_APOSTROPHE": 39, "KEY_COMMA": 44, "KEY_MINUS": 45, "KEY_PERIOD": 46,
+    "KEY_SLASH": 47, "KEY_SEMICOLON": 59, "KEY_EQUAL": 61, "KEY_LEFT_BRACKET": 91, "KEY_BACKSLASH": 92,
+    "KEY_RIGHT_BRACKET": 93, "KEY_GRAVE_ACCENT": 96, "KEY_ESCAPE": 256, "KEY_ENTER": 257, "KEY_TAB": 258,
+    "KEY_BACKSPACE": 259, "KEY_INSERT": 260, "KEY_DELETE": 261, "KEY_RIGHT": 262, "KEY_LEFT": 263,
+    "KEY_DOWN": 264, "KEY_UP": 265, "KEY_PAGE_UP": 266, "KEY_PAGE_DOWN": 267, "KEY_HOME": 268, "KEY_END": 269,
+    "KEY_LEFT_SHIFT": 340, "KEY_LEFT_CONTROL": 341, "KEY_LEFT_ALT": 342,
+    "KEY_RIGHT_SHIFT": 344, "KEY_RIGHT_CONTROL": 345, "KEY_RIGHT_ALT": 346,
+    **{f"KEY_{d}": 48 + d for d in range(10)},
+    **{f"KEY_{c}": ord(c) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+    **{f"KEY_F{i}": 289 + i for i in range(1, 13)},
+    **{f"KEY_NUMPAD_{d}": 320 + d for d in range(10)},
+}  # fmt: skip
+KeyboardInput = IntEnum("KeyboardInput", _KEYS)
+globals().update(KeyboardInput.__members__)
+
+
+@dataclass
+class ActionEvent:
+    """What ``query_viewer_action_events`` returns: the subscribed action's name, 1.0 when its
+    key went down and 0.0 when it came up."""
+
+    action: str
+    value: float
+
+
+@dataclass
+class ViewerSlider:
+    """mytasks' addition to the viewer API: a slider of the viewer's panel (``add_viewer_panel``),
+    in the window's side panel and on the web page. ``value`` follows the user's hand and may be
+    set by code, which moves the slider."""
+
+    label: str
+    low: float
+    high: float
+    value: float = 0.0
+
 
 # Image types of camera sensors (Isaac Gym's values); the Newton backend renders colour.
 IMAGE_COLOR = 0

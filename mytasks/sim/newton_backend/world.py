@@ -54,6 +54,7 @@ class World:
         self._observable_kinds: set = set()
         self._dof_force_kinds: set = set()
         self.cameras = Cameras(self)
+        self.viewers: list = []  # viewer.Viewer, opened by create_viewer
 
     # ------------------------------------------------------------------ building
     def _build_model(self, newton):
