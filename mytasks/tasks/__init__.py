@@ -58,14 +58,22 @@ def build_task(cfg, *, headless: bool | None = None):
     overrides ``cfg.headless``."""
     from omegaconf import OmegaConf
 
+    from mytasks.sim import gymapi, has_display
+
     name = cfg.task.name
     if name not in isaacgym_task_map:
         from mytasks.utils.config import UserError
 
         raise UserError(f"task '{name}' is not registered; registered tasks: {', '.join(sorted(isaacgym_task_map))}")
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
+    headless = cfg.headless if headless is None else headless
+    viewer = "none" if headless else str(cfg.get("viewer", "auto"))
+    if viewer == "auto" and not cfg.test and not has_display():
+        print("mytasks: no display, so no viewer; to watch training in a browser add viewer=web", flush=True)
+        viewer = "none"
+    gymapi.acquire_gym().set_viewer_options(kind=viewer, port=int(cfg.get("viewer_port", 8080)),
+                                            realtime=bool(cfg.test))  # fmt: skip
     return isaacgym_task_map[name](
         cfg=task_cfg, rl_device=cfg.rl_device, sim_device=cfg.sim_device, graphics_device_id=cfg.graphics_device_id,
-        headless=cfg.headless if headless is None else headless, virtual_screen_capture=False,
-        force_render=cfg.force_render,
+        headless=viewer == "none", virtual_screen_capture=False, force_render=cfg.force_render,
     )  # fmt: skip

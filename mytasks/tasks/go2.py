@@ -29,6 +29,7 @@ import math
 import torch
 
 from mytasks.sim import gymapi, gymtorch
+from mytasks.tasks.base.teleop import VelocityTeleop
 from mytasks.tasks.base.vec_task import VecTask
 from mytasks.tasks.go2_rewards import Go2Rewards
 from mytasks.utils.paths import asset_root
@@ -68,6 +69,10 @@ class Go2(Go2Rewards, VecTask):
         self.max_episode_length_s = self.max_episode_length * self.dt
         self._init_buffers()
         self._init_rewards()
+        self.teleop = None  # the viewer's keys and sliders set every env's command (play)
+        if self.viewer is not None and self.commands_cfg.get("fromViewer", False):
+            r = self.commands_cfg["ranges"]
+            self.teleop = VelocityTeleop(self, {"vx": r["linVelX"], "vy": r["linVelY"], "yaw": r["angVelYaw"]})
 
     # ------------------------------------------------------------------ scene
     def create_sim(self):
@@ -258,6 +263,10 @@ class Go2(Go2Rewards, VecTask):
         self.projected_gravity[:] = quat_rotate_inverse(self.base_quat, self.gravity_vec)
 
     def _update_commands(self):
+        if self.teleop is not None:
+            for i, value in enumerate(self.teleop.values()):
+                self.commands[:, i] = value
+            return
         self._resample_commands(self.progress_buf % self.resample_steps == 0)
         c = self.commands_cfg
         if c["headingCommand"]:

@@ -42,7 +42,6 @@ Spaces: ``observation_space`` Box(-inf, inf, (num_obs,)), ``action_space`` Box(-
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 import numpy as np
@@ -50,7 +49,7 @@ import torch
 from gymnasium import spaces
 
 from mytasks.sim import gymapi
-from mytasks.tasks.base import snapshot
+from mytasks.tasks.base import snapshot, viewing
 from mytasks.tasks.base.nonfinite import NonFiniteGuard
 from mytasks.utils.cuda_graph import GraphedCall
 
@@ -149,14 +148,7 @@ class VecTask:
         return sim
 
     def set_viewer(self) -> None:
-        self.enable_viewer_sync = True
-        if self.headless:
-            return
-        camera = gymapi.CameraProperties() if hasattr(gymapi, "CameraProperties") else None
-        self.viewer = self.gym.create_viewer(self.sim, camera)
-        if self.viewer is None:
-            print("mytasks: no viewer is available here; running headless", file=sys.stderr)
-            self.headless = True
+        viewing.open_viewer(self)
 
     def allocate_buffers(self) -> None:
         n, dev = self.num_envs, self.device
@@ -271,13 +263,11 @@ class VecTask:
         return snapshot.restore(self, snap)
 
     def render(self, mode: str = "rgb_array") -> None:
-        if self.viewer is not None:
-            self.gym.step_graphics(self.sim)
-            self.gym.draw_viewer(self.viewer, self.sim, True)
+        viewing.render(self)
 
     def close(self) -> None:
         if getattr(self, "recorder", None) is not None:
             self.recorder.close()
         if getattr(self, "viewer", None) is not None:
-            self.gym.destroy_viewer(self.viewer)
+            viewing.close_viewer(self)
         self.gym.destroy_sim(self.sim)
