@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if traceback:
             raise
-        from mytasks.sim import BackendUnavailable
+        from mytasks.sim import BackendUnavailable, ViewerUnavailable
 
-        if isinstance(e, BackendUnavailable):
+        if isinstance(e, BackendUnavailable | ViewerUnavailable):
             print(f"error: {e}", file=sys.stderr)
             return 2
         first = (str(e).strip().splitlines() or [""])[0]
@@ -132,7 +132,8 @@ def run(argv: list[str]) -> None:
         played_run = run_dir_of(ckpt) or RUNS_DIR
         _record(task, res, os.path.join(played_run, "videos", "play"))
         try:
-            runner.play(params, state, ckpt, res.task.name, res.sigma, res.verbose)
+            watched = task.viewer is not None and res.play_episodes == ""
+            runner.play(params, state, ckpt, res.task.name, res.sigma, res.verbose, until_closed=watched)
         finally:
             _stop_recording(task)
         return

@@ -9,7 +9,8 @@ rl-games 1.6.5's own ``train()`` is replaced (its epoch, ``train_epoch``, is kep
   a snapshot of the task and its sim (restored when the task config is unchanged; left out
   of the best checkpoint, which is saved often and played rather than resumed);
 - SIGINT and SIGTERM end the current epoch, save a checkpoint and print the command that
-  resumes it; a second signal exits at once;
+  resumes it; a second signal exits at once; closing the task's viewer ends training the same
+  way after the epoch, with exit code 0;
 - envs whose physics blew up (NaN/Inf; see ``tasks/base/nonfinite.py``) are counted every
   epoch; when more than ``nan_guard.max_fraction`` of them blow up for ``nan_guard.epochs``
   epochs in a row, the last good state is saved and training stops with one line;
@@ -205,6 +206,11 @@ class TrainLoop:
                         os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}_interrupted")
                     )
                     raise Interrupted(path, signals.requested)
+                if getattr(getattr(self.vec_env, "env", None), "viewer_closed", False):
+                    path = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
+                    print(f"the viewer closed: training stopped after epoch {epoch_num}; checkpoint saved: {path} "
+                          f"(checkpoint={os.path.dirname(self.nn_dir)} trains on from it)", flush=True)  # fmt: skip
+                    return self.last_mean_rewards, epoch_num
                 if (self.max_epochs != -1 and epoch_num >= self.max_epochs) or (
                     self.max_frames != -1 and self.frame >= self.max_frames
                 ):

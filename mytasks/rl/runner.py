@@ -131,18 +131,22 @@ def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str
     return player
 
 
-def play(params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False) -> dict:
-    """Plays checkpoint ``state`` deterministically for ``player.games_num`` episodes; returns the
-    statistics it printed."""
+def play(params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False,
+         until_closed: bool = False) -> dict:  # fmt: skip
+    """Plays checkpoint ``state`` deterministically for ``player.games_num`` episodes, or with
+    ``until_closed`` until the task's viewer closes (or Ctrl-C); returns the statistics it printed."""
     player = load_player(params, state, path, task_name, sigma, verbose)
-    episodes = int(params["config"].get("player", {}).get("games_num", 100))
+    episodes = None if until_closed else int(params["config"].get("player", {}).get("games_num", 100))
+    if until_closed:
+        print("mytasks: playing until the viewer closes (ESC or closing the window; Ctrl-C here)", flush=True)
     policy = lambda obs: player.get_action(obs, is_deterministic=player.is_deterministic)  # noqa: E731
     return evaluate(player.env, policy, episodes)
 
 
 @torch.no_grad()
-def evaluate(env, policy, episodes: int) -> dict:
-    """Steps ``env`` with ``policy`` until ``episodes`` episodes ended (bounded in steps too).
+def evaluate(env, policy, episodes: int | None) -> dict:
+    """Steps ``env`` with ``policy`` until ``episodes`` episodes ended (bounded in steps too) or
+    its viewer closed; with ``episodes=None`` until the viewer closes or Ctrl-C.
 
     Every env resets on the first step (``reset_buf`` starts at ones), so returns and lengths
     count from the first step. Tasks may add their own
@@ -155,10 +159,22 @@ def evaluate(env, policy, episodes: int) -> dict:
     length = torch.zeros(n, device=dev)
     returns, lengths, extra = [], [], {}
     obs = env.reset()["obs"]
-    max_steps = (math.ceil(episodes / n) + 1) * int(env.max_episode_length) + 1
+    max_steps = math.inf if episodes is None else (math.ceil(episodes / n) + 1) * int(env.max_episode_length) + 1
     t0 = time.time()
-    for _ in range(max_steps):
-        obs_dict, rew, done, _ = env.step(policy(obs))
+    steps, stopped = 0, False
+    while steps < max_steps:
+        steps += 1
+        try:
+            obs_dict, rew, done, _ = env.step(policy(obs))
+        except KeyboardInterrupt:
+            if episodes is not None:
+                raise
+            print("\ninterrupted", flush=True)
+            stopped = True
+            break
+        if getattr(env, "viewer_closed", False):
+            stopped = True
+            break
         obs = obs_dict["obs"]
         ret += rew
         length += 1.0
@@ -170,8 +186,11 @@ def evaluate(env, policy, episodes: int) -> dict:
                 extra.setdefault(k, []).extend(v)
         ret[ids] = 0.0
         length[ids] = 0.0
-        if len(returns) >= episodes:
+        if episodes is not None and len(returns) >= episodes:
             break
+    if not returns and stopped:
+        print(f"play ended after {steps} steps, before any episode ended")
+        return {"episodes": 0, "seconds": time.time() - t0}
     if not returns:
         raise UserError("no episode ended during play; raise the episode count or check the task")
     r = torch.tensor(returns)

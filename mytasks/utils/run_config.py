@@ -84,7 +84,7 @@ def _settle_devices(cfg: DictConfig) -> None:
 # Keys a play or resume takes from its own command; the rest come from the run's config
 # unless the command overrides them.
 _FROM_COMMAND = ("test", "checkpoint", "trust_checkpoint", "sim_device", "rl_device", "pipeline", "graphics_device_id",
-                 "headless", "force_render", "multi_gpu", "verbose")  # fmt: skip
+                 "headless", "viewer", "viewer_port", "force_render", "multi_gpu", "verbose")  # fmt: skip
 _PLAY_FROM_COMMAND = ("seed", "sigma", "play_episodes", "capture_video", "capture_video_freq", "capture_video_len")
 
 

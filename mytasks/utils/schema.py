@@ -20,11 +20,12 @@ from mytasks.utils.errors import UserError
 @dataclass(frozen=True)
 class Key:
     """One key: its kind (bool, int, float, str, name, device, choice, list, group), the least
-    value of a number, whether '' ("unset", IsaacGymEnvs' convention) is allowed, the choices."""
+    and most values of a number, whether '' ("unset", IsaacGymEnvs' convention) is allowed, the choices."""
 
     kind: str
     doc: str
     minimum: float | None = None
+    maximum: float | None = None
     unset_ok: bool = False
     choices: tuple[str, ...] = ()
     fields: tuple[tuple[str, Key], ...] = ()
@@ -37,6 +38,8 @@ NAN_GUARD = (
     ),  # fmt: skip
     ("epochs", Key("int", "blown-up epochs in a row that stop training", minimum=1)),
 )
+
+VIEWERS = ("auto", "native", "web", "none")
 
 TOP_LEVEL: dict[str, Key] = {
     "task_name": Key("str", "the task's name (from task.name)"),
@@ -72,7 +75,9 @@ TOP_LEVEL: dict[str, Key] = {
     "capture_video_freq": Key("int", "steps between clips", minimum=1),
     "capture_video_len": Key("int", "steps per clip", minimum=1),
     "force_render": Key("bool", "render every step when a viewer is open"),
-    "headless": Key("bool", "no viewer"),
+    "headless": Key("bool", "no viewer (viewer=none)"),
+    "viewer": Key("choice", "auto: a window with a display, else a web viewer in play", choices=VIEWERS),
+    "viewer_port": Key("int", "port of the web viewer (the next free one if taken)", minimum=1, maximum=65535),
 }
 
 # rl-games parameters under train.params.config that must be numbers: (whole?, least, most,
@@ -117,6 +122,8 @@ def _check_key(name: str, key: Key, v) -> None:
             raise UserError(f"{name} must be {'a whole number' if whole else 'a number'}{unset}, got '{v}'")
         if key.minimum is not None and v < key.minimum:
             raise UserError(f"{name} must be at least {key.minimum:g}{unset}, got {v}")
+        if key.maximum is not None and v > key.maximum:
+            raise UserError(f"{name} must be at most {key.maximum:g}{unset}, got {v}")
     if key.kind == "device" and not (isinstance(v, str) and _DEVICE.match(v)):
         raise UserError(f"{name} must be cpu, cuda or cuda:N (N a GPU index), got '{v}'")
     if key.kind == "choice" and str(v).lower() not in key.choices:
