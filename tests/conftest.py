@@ -57,10 +57,16 @@ def build_task(cfg, device: str = "cpu"):
 
 
 def run_train(*args: str, timeout: float = 600, cwd: str | None = None) -> subprocess.CompletedProcess:
-    """``python train.py ARGS`` as a user runs it, on the CPU."""
+    """``python train.py ARGS`` as a user runs it, on the CPU; with ``viewer=none`` unless the
+    arguments choose a viewer (test_viewer.py tests the viewers)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd or ROOT, env=env)  # fmt: skip
+    return subprocess.run(train_command(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
+                          env=env)  # fmt: skip
+
+
+def train_command(*args: str) -> list[str]:
+    chosen = any(a.partition("=")[0] in ("viewer", "headless") for a in args)
+    return [sys.executable, os.path.join(ROOT, "train.py"), *args, *([] if chosen else ["viewer=none"])]
 
 
 @pytest.fixture(scope="session")

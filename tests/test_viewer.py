@@ -1,0 +1,283 @@
+"""The viewers as users meet them: a real window on a real X server (Xvfb, Mesa's software
+OpenGL), a real web page in a real browser (Debian's headless Chromium, driven by Selenium),
+keys sent by xdotool, and ``train.py`` run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import CPU, ROOT, train_command
+from PIL import Image, ImageGrab
+
+from mytasks.utils.config import compose
+
+GO2_PLAY = ["task=Go2", "test=True", f"checkpoint={ROOT}/assets/checkpoints/Go2.pth", *CPU]
+CARTPOLE = ["task=Cartpole", *CPU, "num_envs=16", "train.params.config.horizon_length=16",
+            "train.params.config.minibatch_size=256"]  # fmt: skip
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1200,800"]  # fmt: skip
+
+
+def _need(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        pytest.fail(f"{program} is not installed; the README's install command installs it")
+    return path
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A fresh X server for the module's windows."""
+    _need("Xvfb")
+    number = next(n for n in range(90, 200) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 20
+    while not os.path.exists(f"/tmp/.X11-unix/X{number}"):
+        assert server.poll() is None and time.time() < deadline, "Xvfb did not start"
+        time.sleep(0.1)
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)
+
+
+class Run:
+    """``python train.py ARGS`` in the background, its output read as it comes."""
+
+    def __init__(self, tmp_path, *args: str, env: dict | None = None):
+        self.log = tmp_path / "out.txt"
+        env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(train_command(*args), stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+                                         env=env)  # fmt: skip
+
+    @property
+    def out(self) -> str:
+        return self.log.read_text()
+
+    def wait_for(self, text: str, timeout: float = 240) -> None:
+        deadline = time.time() + timeout
+        while text not in self.out:
+            assert self.proc.poll() is None, f"train.py ended before '{text}':\n{self.out}"
+            assert time.time() < deadline, f"no '{text}' after {timeout} s:\n{self.out}"
+            time.sleep(0.2)
+
+    def end(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+def _saturated(image: np.ndarray) -> int:
+    """Pixels of strong colour: the robots' and carts' bodies, never the grey ground or sky."""
+    rgb = image[..., :3].astype(int)
+    return int(((rgb.max(axis=2) - rgb.min(axis=2)) > 60).sum())
+
+
+def _window(display: str) -> str:
+    env = dict(os.environ, DISPLAY=display)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "mytasks"], env=env,
+                               capture_output=True, text=True).stdout.split()  # fmt: skip
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError("no mytasks window on the display")
+
+
+def _keys(display: str, *keys: str) -> None:
+    env = dict(os.environ, DISPLAY=display)
+    window = _window(display)
+    subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True, timeout=20)
+    subprocess.run(["xdotool", "key", "--delay", "120", *keys], env=env, check=True, timeout=20)
+
+
+def _screen(display: str) -> np.ndarray:
+    return np.asarray(ImageGrab.grab(xdisplay=display))
+
+
+@pytest.mark.slow
+def test_the_window_shows_the_robots_and_esc_ends_play(display, tmp_path):
+    _need("xdotool")
+    run = Run(tmp_path, *GO2_PLAY, "num_envs=4", "viewer=native", env=dict(os.environ, DISPLAY=display))
+    run.wait_for("playing until the viewer closes")
+    deadline = time.time() + 120
+    while _saturated(screen := _screen(display)) < 2000:  # the window draws its first frames
+        assert time.time() < deadline, "the window shows no robot"
+        time.sleep(0.5)
+    Image.fromarray(screen).save(tmp_path / "window.png")
+    h, w = 720, 1280  # the window's size, at the screen's top left
+    scene = screen[:h, 320:w].astype(int)  # right of the side panel
+    assert scene.std() > 10 and _saturated(scene) > 2000  # the ground, and the coloured bodies of the Go2s
+    time.sleep(3.0)
+    later = _screen(display)[:h, 320:w].astype(int)
+    assert np.abs(later - scene).mean() > 0.2  # drawn from the live state: the robots move
+    _keys(display, "Escape")
+    assert run.end() == 0, run.out
+    assert "play ended after" in run.out or "played" in run.out
+
+
+@pytest.mark.slow
+def test_closing_the_window_in_training_saves_a_checkpoint(display, tmp_path):
+    _need("xdotool")
+    run = Run(tmp_path, *CARTPOLE, "max_iterations=1000", "viewer=native", env=dict(os.environ, DISPLAY=display))
+    run.wait_for(" 2/1000")
+    _keys(display, "Escape")
+    assert run.end() == 0, run.out
+    assert "the viewer closed: training stopped after epoch" in run.out
+    saved = os.path.join(tmp_path, run.out.split("checkpoint saved: ")[1].split()[0])
+    state = torch.load(saved, weights_only=False)
+    assert state["epoch"] >= 2 and state["epoch"] < 1000
+
+
+@pytest.mark.slow
+def test_keys_in_the_window_set_the_go2_command(display, monkeypatch):
+    """W/S, A/D and Q/E step the velocity command of every env by a tenth of its range; X stops."""
+    _need("xdotool")
+    monkeypatch.setenv("DISPLAY", display)
+    from mytasks.tasks import build_task
+
+    cfg = compose([*GO2_PLAY, "num_envs=2", "viewer=native"])
+    task = build_task(cfg)
+    try:
+        assert task.teleop is not None
+        zero = torch.zeros((2, task.num_actions))
+        for _ in range(3):  # the window shows once it has drawn
+            task.step(zero)
+
+        def command_after(*keys):
+            _keys(display, *keys)
+            for _ in range(10):  # the events arrive with the next frames
+                task.step(zero)
+            return task.commands[:, :3].flatten().tolist()
+
+        assert command_after("w", "w", "a") == pytest.approx([0.4, 0.2, 0.0] * 2)
+        assert command_after("q", "s") == pytest.approx([0.2, 0.2, 0.2] * 2)
+        assert command_after("x") == [0.0, 0.0, 0.0] * 2
+        assert task.viewer.v.camera is not None and not task.viewer_closed
+    finally:
+        task.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = _need("chromium")
+    for flag in BROWSER_FLAGS:
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(_need("chromedriver")), options=options)
+
+
+@pytest.mark.slow
+def test_the_web_viewer_in_a_browser_shows_the_robots_and_its_slider_sets_the_command(tmp_path):
+    """Without a display, play serves the web viewer (viewer=auto); a taken port gives the next."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    port = _free_port()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", port))
+    taken.listen()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    run = Run(tmp_path, *GO2_PLAY, "num_envs=4", "viewer=auto", f"viewer_port={port}", env=env)
+    try:
+        run.wait_for("playing until the viewer closes")
+        line = next(ln for ln in run.out.splitlines() if "web viewer at" in ln)
+        url = line.split("web viewer at ")[1].split(";")[0].split()[0]
+        assert url.startswith("http://127.0.0.1:") and int(url.rsplit(":", 1)[1]) != port
+        assert f"(port {port} is in use)" in line
+        browser = _browser()
+        try:
+            browser.get(url)
+            deadline = time.time() + 120
+            while len(sliders := browser.find_elements(By.CSS_SELECTOR, '[role="slider"]')) < 3:
+                assert time.time() < deadline, "the page shows no command sliders"
+                time.sleep(0.5)
+            while _saturated(shot := np.asarray(Image.open(_png(browser, tmp_path)))) < 2000:
+                assert time.time() < deadline, "the page shows no robot"
+                time.sleep(1.0)
+            assert shot[..., :3].std() > 20  # not a blank page
+            browser.execute_script("arguments[0].focus();", sliders[0])  # the vx slider, moved from the keyboard
+            ActionChains(browser).send_keys(Keys.ARROW_RIGHT * 5).perform()
+            run.wait_for("mytasks: command vx +0.05 m/s", timeout=60)
+        finally:
+            browser.quit()
+        run.proc.send_signal(signal.SIGINT)  # a web viewer's play ends with Ctrl-C
+        assert run.end() == 0, run.out
+    finally:
+        taken.close()
+        if run.proc.poll() is None:
+            run.proc.kill()
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=2):
+        pass  # the server stopped with the run
+
+
+def _png(browser, tmp_path) -> str:
+    path = str(tmp_path / "page.png")
+    browser.save_screenshot(path)
+    return path
+
+
+@pytest.mark.slow
+def test_viewer_native_without_a_display_is_one_line_naming_viewer_web(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    p = subprocess.run(train_command(*GO2_PLAY, "num_envs=2", "viewer=native"), capture_output=True, text=True,
+                       cwd=str(tmp_path), env=env, timeout=300)  # fmt: skip
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.strip().splitlines()[-1] == (
+        "error: viewer=native needs a display and DISPLAY is not set; use viewer=web to watch in a browser"
+    )
+    assert "Traceback" not in p.stderr
+
+
+def test_training_without_a_display_says_how_to_watch(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    p = subprocess.run(train_command(*CARTPOLE, "max_iterations=1", "viewer=auto"),
+                       capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "mytasks: no display, so no viewer; to watch training in a browser add viewer=web" in p.stdout
+
+
+def test_a_failing_viewer_is_dropped_with_one_line_and_the_task_goes_on(capsys):
+    from mytasks.tasks import build_task
+
+    port = _free_port()
+    task = build_task(compose(["task=Cartpole", "num_envs=4", *CPU, "viewer=web", f"viewer_port={port}"]))
+    try:
+        viewer = task.viewer
+
+        def broken():
+            raise RuntimeError("GL context lost\nmore")
+
+        viewer.draw = broken
+        for _ in range(3):
+            task.step(torch.zeros((4, 1)))
+        assert task.viewer is None and not task.viewer_closed  # dropped, not a user's "quit"
+        assert capsys.readouterr().out.count("mytasks: the viewer failed (RuntimeError: GL context lost); "
+                                             "going on without it") == 1  # fmt: skip
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # its server stopped
+    finally:
+        task.close()
