@@ -120,6 +120,12 @@ def run(argv: list[str]) -> None:
         if not res.test and epochs >= max_epochs:
             raise UserError(f"{ckpt} has trained {epochs} epochs already and max_iterations is {max_epochs}; "
                             f"pass max_iterations=N with N > {epochs} to train on")  # fmt: skip
+    if res.export:
+        if not res.test:
+            raise UserError("export=True exports a checkpoint that is played: add test=True checkpoint=<file or run>")
+        from mytasks.deploy.export import check_packages
+
+        check_packages()
     if res.capture_video:
         from mytasks.tasks.base.video import check_encoder
 
@@ -129,6 +135,10 @@ def run(argv: list[str]) -> None:
         checkpoints.check_matches(state, ckpt, res.task.name, task.num_obs, task.num_actions)
     register_rlgpu(lambda **_: task)
     if res.test:
+        if res.export:
+            _export(params, state, ckpt, task, res)
+        if res.play_episodes == 0:
+            return
         played_run = run_dir_of(ckpt) or RUNS_DIR
         _record(task, res, os.path.join(played_run, "videos", "play"))
         try:
@@ -150,6 +160,16 @@ def run(argv: list[str]) -> None:
         raise
     finally:
         _stop_recording(task)
+
+
+def _export(params: dict, state: dict, ckpt: str, task, cfg: DictConfig) -> None:
+    """``export=True``: the played policy as ONNX, TorchScript and a deploy manifest (``deploy/``)."""
+    from mytasks.deploy import export
+    from mytasks.rl import runner
+
+    player = runner.load_player(params, state, ckpt, cfg.task.name, cfg.sigma, cfg.verbose)
+    out = export.export_dir(ckpt, run_dir_of(ckpt), RUNS_DIR, cfg.task.name, str(cfg.export_dir))
+    export.export(player, task, ckpt, out)
 
 
 def _record(task, cfg: DictConfig, folder: str) -> None:

@@ -57,7 +57,7 @@ def test_dotted_overrides_reach_task_and_train():
         ("rl_device=tpu", "rl_device must be cpu, cuda or cuda:N"),
         ("headless=maybe", "headless must be True or False, got 'maybe'"),
         ("test=yes", "test must be True or False, got 'yes'"),
-        ("play_episodes=0", "play_episodes must be at least 1"),
+        ("play_episodes=-1", "play_episodes must be at least 0"),
         ("experiment=../x", "experiment must be a plain name"),
         ("experiment=/tmp/x", "experiment must be a plain name"),
         ("experiment=a/b", "experiment must be a plain name"),

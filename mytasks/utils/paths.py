@@ -18,3 +18,10 @@ def asset_root(configured: str | None) -> str:
     if os.path.isabs(configured):
         return configured
     return os.path.normpath(os.path.join(PROJECT_DIR, configured))
+
+
+def urdf_joint_order(path: str) -> list[str]:
+    """The moving joints of a URDF file in the order it lists them."""
+    import xml.etree.ElementTree as ET
+
+    return [j.get("name") for j in ET.parse(path).getroot().iter("joint") if j.get("type") != "fixed"]

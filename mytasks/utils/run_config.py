@@ -85,7 +85,8 @@ def _settle_devices(cfg: DictConfig) -> None:
 # unless the command overrides them.
 _FROM_COMMAND = ("test", "checkpoint", "trust_checkpoint", "sim_device", "rl_device", "pipeline", "graphics_device_id",
                  "headless", "viewer", "viewer_port", "force_render", "multi_gpu", "verbose")  # fmt: skip
-_PLAY_FROM_COMMAND = ("seed", "sigma", "play_episodes", "capture_video", "capture_video_freq", "capture_video_len")
+_PLAY_FROM_COMMAND = ("seed", "sigma", "play_episodes", "capture_video", "capture_video_freq", "capture_video_len",
+                      "export", "export_dir")  # fmt: skip
 
 
 def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:

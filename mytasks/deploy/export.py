@@ -1,0 +1,183 @@
+"""Export a played checkpoint: ``policy.onnx``, ``policy.pt`` (TorchScript) and ``deploy.yaml``.
+
+Both files hold one function, observation (batch, num_obs) float32 -> action (batch,
+num_actions): the task's observation clip, rl-games' input normaliser (its running mean and
+variance, the clip to ±5), the actor's mean (the deterministic action), the player's clip to
+[-1, 1] and rescaling to the action space when the train config has ``clip_actions`` (Go2's
+does not), and the task's clip to ±``clipActions``.
+
+``deploy.yaml`` is everything a deploy loop needs besides the weights; a task provides its
+part with ``deploy_info()`` (``tasks/go2.py``), and a task without it gets the minimal
+manifest, which says so. The export directory is written beside itself and swapped in
+whole, so an existing export is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+
+import torch
+import yaml
+
+import mytasks
+from mytasks.utils.errors import UserError
+
+
+class Policy(torch.nn.Module):
+    """What the player does with an observation, as one module."""
+
+    def __init__(self, model, clip_obs: float, clip_actions: float, player_clip: tuple | None):
+        """``player_clip``: the action space's (low, high) when the player clips and rescales
+        (rl-games' ``clip_actions``), else None; ``clip_actions``: the task's clip."""
+        super().__init__()
+        self.normalize = bool(getattr(model, "normalize_input", False))
+        if self.normalize:  # rl-games' RunningMeanStd (a scripted module, which tracing refuses): its numbers
+            rms = model.running_mean_std
+            self.center = not bool(getattr(rms, "norm_only", False))
+            self.register_buffer("mean", rms.running_mean.detach().float().clone())
+            self.register_buffer("std", torch.sqrt(rms.running_var.detach().float() + float(rms.epsilon)))
+        self.net = model.a2c_network
+        self.clip_obs = float(clip_obs)
+        self.clip_actions = float(clip_actions)
+        self.rescale = player_clip is not None
+        if self.rescale:
+            self.register_buffer("low", torch.as_tensor(player_clip[0], dtype=torch.float32))
+            self.register_buffer("high", torch.as_tensor(player_clip[1], dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if math.isfinite(self.clip_obs):
+            obs = torch.clamp(obs, -self.clip_obs, self.clip_obs)
+        if self.normalize:
+            obs = torch.clamp((obs - self.mean) / self.std, -5.0, 5.0) if self.center else obs / self.std
+        action = self.net({"obs": obs})[0]
+        if self.rescale:  # rl-games' rescale_actions of the action clipped to [-1, 1]
+            action = self.low + (torch.clamp(action, -1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
+        if math.isfinite(self.clip_actions):
+            action = torch.clamp(action, -self.clip_actions, self.clip_actions)
+        return action
+
+
+def check_packages() -> None:
+    for module, package in (("onnx", "onnx"), ("onnxruntime", "onnxruntime")):
+        try:
+            __import__(module)
+        except ImportError:
+            raise UserError(f"export=True needs the {package} package: pip install {package}") from None
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_dir(checkpoint: str, run_dir: str | None, runs_dir: str, task_name: str, chosen: str = "") -> str:
+    """``export_dir=`` if given, else ``<run>/exported``, else ``runs/exported/<task>_<stem>``."""
+    if chosen:
+        return chosen
+    if run_dir is not None:
+        return os.path.join(run_dir, "exported")
+    stem = os.path.splitext(os.path.basename(checkpoint))[0]
+    return os.path.join(runs_dir, "exported", f"{task_name}_{stem}")
+
+
+def manifest(task, checkpoint: str) -> tuple[dict, bool]:
+    """The deploy manifest of ``task``; the flag says whether the task gave its deploy part."""
+    info = task.deploy_info() if hasattr(task, "deploy_info") else None
+    sim_dt = float(task.sim_params.dt)
+    m = {
+        "mytasks_version": mytasks.__version__,
+        "task": type(task).__name__,
+        "checkpoint": os.path.abspath(checkpoint),
+        "checkpoint_sha256": _sha256(checkpoint),
+        "files": {"onnx": "policy.onnx", "torchscript": "policy.pt"},
+        "policy": {
+            "input": "obs", "output": "actions", "num_obs": int(task.num_obs), "num_actions": int(task.num_actions),
+            "folded_in": ["observation clip", "input normaliser (running mean/std, clip ±5)", "mean action",
+                          "action clip of the train config (clip_actions) and of the task (clipActions)"],
+        },  # fmt: skip
+        "control": {"dt": sim_dt * task.control_freq_inv, "sim_dt": sim_dt, "decimation": int(task.control_freq_inv)},
+        "clip": {"observations": _number(task.clip_obs), "actions": _number(task.clip_actions)},
+    }
+    if info is None:
+        m["note"] = (f"{type(task).__name__} gives no deploy information (deploy_info()): no joints, gains or "
+                     "observation layout here")  # fmt: skip
+    else:
+        m.update(info)
+    return m, info is not None
+
+
+def _number(v: float):
+    return float(v) if math.isfinite(v) else "inf"
+
+
+def export(player, task, checkpoint: str, out_dir: str, samples: torch.Tensor | None = None) -> dict:
+    """Writes the export of ``player``'s model for ``task`` to ``out_dir``; returns the manifest."""
+    check_packages()
+    space = (player.actions_low.cpu(), player.actions_high.cpu()) if player.clip_actions else None
+    policy = Policy(player.model, task.clip_obs, task.clip_actions, space).cpu().eval()
+    example = samples[:4].cpu() if samples is not None else torch.zeros(4, task.num_obs)
+    parent = os.path.dirname(os.path.abspath(out_dir)) or "."
+    os.makedirs(parent, exist_ok=True)
+    m, complete = manifest(task, checkpoint)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # a directory as any other, not mkdtemp's private one
+    try:
+        with torch.no_grad():
+            torch.onnx.export(policy, (example,), os.path.join(tmp, "policy.onnx"), input_names=["obs"],
+                              output_names=["actions"], dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}},
+                              opset_version=17, dynamo=False)  # fmt: skip
+            traced = torch.jit.trace(policy, example)
+        import onnx
+
+        onnx.checker.check_model(os.path.join(tmp, "policy.onnx"), full_check=True)
+        traced.save(os.path.join(tmp, "policy.pt"))
+        urdf = m.get("robot", {}).get("urdf")
+        if urdf:  # the export carries its robot: sim2sim and deploy code need nothing else
+            os.makedirs(os.path.join(tmp, "robot"))
+            shutil.copy2(urdf, os.path.join(tmp, "robot", os.path.basename(urdf)))
+            m["robot"]["urdf_source"] = os.path.abspath(urdf)
+            m["robot"]["urdf"] = f"robot/{os.path.basename(urdf)}"
+        with open(os.path.join(tmp, "deploy.yaml"), "w") as f:
+            yaml.safe_dump(m, f, sort_keys=False, allow_unicode=True)
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"exported to {out_dir}: policy.onnx, policy.pt (TorchScript), deploy.yaml", flush=True)
+    if not complete:
+        print(f"mytasks: {m['note']}; the manifest is the minimal one", flush=True)
+    return m
+
+
+def _swap_in(tmp: str, out_dir: str) -> None:
+    """Puts the finished directory ``tmp`` at ``out_dir``. An old export there is exchanged
+    with it in one step (Linux's renameat2 RENAME_EXCHANGE), elsewhere renamed aside first."""
+    if not os.path.isdir(out_dir):
+        os.rename(tmp, out_dir)
+        return
+    if not _exchange(tmp, out_dir):
+        os.rename(out_dir, f"{tmp}.old")
+        os.rename(tmp, out_dir)
+        tmp = f"{tmp}.old"
+    shutil.rmtree(tmp, ignore_errors=True)  # now the old export
+
+
+def _exchange(a: str, b: str) -> bool:
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        at_fdcwd, rename_exchange = -100, 2
+        return libc.renameat2(at_fdcwd, a.encode(), at_fdcwd, b.encode(), rename_exchange) == 0
+    except (OSError, AttributeError):
+        return False
