@@ -168,3 +168,16 @@ def test_export_without_test_is_one_line(tmp_path):
     assert p.stderr.strip().splitlines()[-1] == (
         "error: export=True exports a checkpoint that is played: add test=True checkpoint=<file or run>"
     )
+
+
+def test_export_without_onnxruntime_is_one_line_naming_it(tmp_path):
+    code = ("import sys; sys.modules['onnxruntime'] = None; sys.argv[0] = 'train.py'; "
+            "from mytasks.cli import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+    args = ["task=Go2", "test=True", f"checkpoint={SHIPPED}", *CPU, "export=True", "viewer=none"]
+    p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=str(tmp_path),
+                       timeout=300)  # fmt: skip
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1] == (
+        "error: export=True needs the onnxruntime package: pip install onnxruntime"
+    )
+    assert not (tmp_path / "runs").exists()
