@@ -10,6 +10,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
+from mytasks.utils.errors import first_line
 from mytasks.utils.paths import CONFIG_DIR, PROJECT_DIR
 from mytasks.utils.schema import UserError, check_override_types, check_top_level, check_train_numbers, did_you_mean
 
@@ -47,7 +48,7 @@ def compose(overrides: list[str], config_dir: str = CONFIG_DIR) -> DictConfig:
     try:
         res, base_res = resolved(cfg), resolved(base)
     except OmegaConfBaseException as e:
-        raise UserError(f"bad override: {_first_line(e)}") from e
+        raise UserError(f"bad override: {first_line(e)}") from e
     check_override_types(base_res, res, overrides)
     check(res)
     return cfg
@@ -71,7 +72,7 @@ def _hydra_compose(overrides: list[str], config_dir: str, base: DictConfig | Non
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as e:
-        raise UserError(_unknown_key(e, base) or f"bad override: {_first_line(e)}") from e
+        raise UserError(_unknown_key(e, base) or f"bad override: {first_line(e)}") from e
     OmegaConf.set_struct(cfg, False)
     return cfg
 
@@ -95,11 +96,6 @@ def _unknown_key(e: Exception, base: DictConfig | None) -> str | None:
             return f"unknown key '{key}'{hint}"
         node, path = node[part], [*path, part]
     return None
-
-
-def _first_line(e: Exception) -> str:
-    text = [t.strip() for t in str(e).strip().splitlines() if t.strip()]
-    return text[0] if text else type(e).__name__
 
 
 def _check_task_override(overrides: list[str], config_dir: str) -> None:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(e: BaseException) -> str:
+    """The first non-blank line of an exception's message, or its type's name."""
+    text = [t.strip() for t in str(e).strip().splitlines() if t.strip()]
+    return text[0] if text else type(e).__name__
+
+
 class UserError(Exception):
     """Bad input from the user: reported as one line, with no traceback, and exit code 2."""
 

@@ -11,6 +11,7 @@ every action event that is not one of the above (``teleop.py``).
 from __future__ import annotations
 
 from mytasks.sim import gymapi
+from mytasks.utils.errors import first_line
 
 _KEYS = {gymapi.KEY_ESCAPE: "QUIT", gymapi.KEY_V: "toggle_viewer_sync", gymapi.KEY_C: "toggle_camera_follow"}
 
@@ -45,8 +46,7 @@ def render(task) -> None:
     try:
         _render(task)
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        print(f"mytasks: the viewer failed ({type(e).__name__}: {first}); going on without it", flush=True)
+        print(f"mytasks: the viewer failed ({type(e).__name__}: {first_line(e)}); going on without it", flush=True)
         viewer, task.viewer = task.viewer, None
         try:
             task.gym.destroy_viewer(viewer)
