@@ -135,15 +135,16 @@ def run(argv: list[str]) -> None:
         checkpoints.check_matches(state, ckpt, res.task.name, task.num_obs, task.num_actions)
     register_rlgpu(lambda **_: task)
     if res.test:
+        player = runner.load_player(params, state, ckpt, res.task.name, res.sigma, res.verbose)
         if res.export:
-            _export(params, state, ckpt, task, res)
+            _export(player, ckpt, task, res)
         if res.play_episodes == 0:
             return
         played_run = run_dir_of(ckpt) or RUNS_DIR
         _record(task, res, os.path.join(played_run, "videos", "play"))
         try:
             watched = task.viewer is not None and res.play_episodes == ""
-            runner.play(params, state, ckpt, res.task.name, res.sigma, res.verbose, until_closed=watched)
+            runner.play(player, params, until_closed=watched)
         finally:
             _stop_recording(task)
         return
@@ -162,12 +163,10 @@ def run(argv: list[str]) -> None:
         _stop_recording(task)
 
 
-def _export(params: dict, state: dict, ckpt: str, task, cfg: DictConfig) -> None:
+def _export(player, ckpt: str, task, cfg: DictConfig) -> None:
     """``export=True``: the played policy as ONNX, TorchScript and a deploy manifest (``deploy/``)."""
     from mytasks.deploy import export
-    from mytasks.rl import runner
 
-    player = runner.load_player(params, state, ckpt, cfg.task.name, cfg.sigma, cfg.verbose)
     out = export.export_dir(ckpt, run_dir_of(ckpt), RUNS_DIR, cfg.task.name, str(cfg.export_dir))
     export.export(player, task, ckpt, out)
 

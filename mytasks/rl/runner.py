@@ -131,11 +131,10 @@ def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str
     return player
 
 
-def play(params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False,
-         until_closed: bool = False) -> dict:  # fmt: skip
-    """Plays checkpoint ``state`` deterministically for ``player.games_num`` episodes, or with
-    ``until_closed`` until the task's viewer closes (or Ctrl-C); returns the statistics it printed."""
-    player = load_player(params, state, path, task_name, sigma, verbose)
+def play(player, params: dict, until_closed: bool = False) -> dict:
+    """Plays ``player`` (``load_player``) deterministically for ``player.games_num`` episodes, or
+    with ``until_closed`` until the task's viewer closes (or Ctrl-C); returns the statistics it
+    printed."""
     episodes = None if until_closed else int(params["config"].get("player", {}).get("games_num", 100))
     if until_closed:
         print("mytasks: playing until the viewer closes (ESC or closing the window; Ctrl-C here)", flush=True)
