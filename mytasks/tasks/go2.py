@@ -32,15 +32,16 @@ import torch
 from mytasks.sim import gymapi, gymtorch
 from mytasks.tasks.base.teleop import VelocityTeleop
 from mytasks.tasks.base.vec_task import VecTask
+from mytasks.tasks.go2_deploy import Go2Deploy
 from mytasks.tasks.go2_rewards import Go2Rewards
-from mytasks.utils.paths import asset_root, urdf_joint_order
+from mytasks.utils.paths import asset_root
 from mytasks.utils.torch_jit_utils import get_euler_xyz, quat_apply, quat_rotate_inverse, torch_rand_float, wrap_to_pi
 
 NUM_OBS = 48
 NUM_ACTIONS = 12
 
 
-class Go2(Go2Rewards, VecTask):
+class Go2(Go2Rewards, Go2Deploy, VecTask):
     play_metric_labels = {
         "lin_vel_error": "mean planar velocity tracking error [m/s]",
         "yaw_rate_error": "mean yaw-rate tracking error [rad/s]",
@@ -328,45 +329,6 @@ class Go2(Go2Rewards, VecTask):
         if self.noise_cfg["addNoise"]:
             self.obs_buf += (2.0 * torch.rand_like(self.obs_buf) - 1.0) * self.noise_scale_vec
         return self.obs_buf
-
-    def deploy_info(self) -> dict:
-        """The deploy manifest's Go2 part (``deploy/export.py``): what turns a robot's state into
-        the observation and an action into joint torques, in the policy's joint order."""
-        s, c, names, asset = self.obs_scales, self.control, self.dof_names, self.cfg["env"]["asset"]
-        t = self.term_cfg
-        angles = {n: self._default_angle(n) for n in names}
-        ranges = self.commands_cfg["ranges"]
-        return {
-            "robot": {
-                "urdf": self.urdf_path, "base_init_pos": list(self.init_state["pos"]),
-                "base_init_rot_xyzw": list(self.init_state["rot"]), "armature": float(asset["armature"]),
-                "self_collisions": bool(asset["selfCollisions"]),
-                "ground_friction": float(self.cfg["env"]["ground"]["friction"]),
-            },
-            "joints": {
-                "policy_order": list(names), "urdf_order": urdf_joint_order(self.urdf_path),
-                "default_angles": angles,
-                "kp": {n: self._by_joint(c["stiffness"], n) for n in names},
-                "kd": {n: self._by_joint(c["damping"], n) for n in names},
-                "effort_limit": dict(zip(names, self.dof_effort, strict=True)),
-            },
-            "action": {"type": "joint position target", "scale": float(c["actionScale"]),
-                       "target": "default_angles + scale * action, held by PD: kp (target - q) - kd qd, "
-                                 "clipped to effort_limit, every sim step"},
-            "observations": [
-                {"name": "base_lin_vel", "size": 3, "scale": float(s["linVel"]), "frame": "base"},
-                {"name": "base_ang_vel", "size": 3, "scale": float(s["angVel"]), "frame": "base"},
-                {"name": "projected_gravity", "size": 3, "scale": 1.0, "frame": "base"},
-                {"name": "commands", "size": 3, "scale": [float(s["linVel"]), float(s["linVel"]), float(s["angVel"])],
-                 "of": ["vx", "vy", "yaw_rate"]},
-                {"name": "dof_pos", "size": self.num_dof, "scale": float(s["dofPos"]), "minus": "default_angles"},
-                {"name": "dof_vel", "size": self.num_dof, "scale": float(s["dofVel"])},
-                {"name": "actions", "size": self.num_dof, "scale": 1.0, "of": "the previous policy output"},
-            ],
-            "commands": {"vx": list(ranges["linVelX"]), "vy": list(ranges["linVelY"]),
-                         "yaw_rate": list(ranges["angVelYaw"])},
-            "terminations": {"max_roll": float(t["maxRoll"]), "max_pitch": float(t["maxPitch"])},
-        }  # fmt: skip
 
     # ------------------------------------------------------------------ resets
     def reset_idx(self, env_ids: torch.Tensor):

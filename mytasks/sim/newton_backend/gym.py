@@ -7,7 +7,6 @@ Method names, arguments and return values follow Isaac Gym (see
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import numpy as np
@@ -17,6 +16,7 @@ from mytasks.sim import types as gt
 from mytasks.sim.newton_backend.assets import Asset
 from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
 from mytasks.sim.newton_backend.scene import Camera, Env, Sim
+from mytasks.sim.newton_backend.viewer import ViewerCalls
 
 
 def _device_of(compute_device: int, params: gt.SimParams) -> str:
@@ -30,7 +30,7 @@ def _ids(handle, count: int | None = None) -> torch.Tensor:
     return t if count is None else t[:count]
 
 
-class Gym:
+class Gym(ViewerCalls):
     _instance: Gym | None = None
 
     @classmethod
@@ -338,85 +338,3 @@ class Gym:
         if image_type != gt.IMAGE_COLOR:
             raise NotImplementedError("the Newton backend renders colour images (IMAGE_COLOR) only")
         return self._world(sim).cameras.image(camera, sim.cameras[camera])
-
-    # ------------------------------------------------------------------ viewer (viewer.py)
-    def set_viewer_options(self, kind: str = "auto", port: int = 8080, realtime: bool = True) -> None:
-        """mytasks' addition: which viewer ``create_viewer`` opens (``viewer.ViewerOptions``)."""
-        from mytasks.sim.newton_backend.viewer import ViewerOptions
-
-        self._viewer_options = ViewerOptions(kind=kind, port=int(port), realtime=bool(realtime),
-                                             max_fps=60.0 if realtime else 30.0)  # fmt: skip
-
-    def create_viewer(self, sim: Sim, props: gt.CameraProperties | None = None):
-        """A window (or, as chosen with ``set_viewer_options``, a web viewer) of ``sim``; raises
-        ``ViewerUnavailable`` with the reason and the choice to make instead."""
-        from mytasks.sim import ViewerUnavailable, has_display
-        from mytasks.sim.newton_backend.viewer import Viewer, ViewerOptions
-
-        options = getattr(self, "_viewer_options", None) or ViewerOptions()
-        if options.kind == "none":
-            return None
-        world = self._world(sim)
-        if options.kind == "auto":
-            try:
-                viewer = Viewer(world, dataclasses.replace(options, kind="native"), props) if has_display() else None
-            except ViewerUnavailable as e:
-                print(f"mytasks: {str(e).partition(';')[0]}; serving the web viewer instead", flush=True)
-                viewer = None
-            viewer = viewer or Viewer(world, dataclasses.replace(options, kind="web"), props)
-        else:
-            viewer = Viewer(world, options, props)
-        world.viewers.append(viewer)
-        return viewer
-
-    def destroy_viewer(self, viewer) -> None:
-        if viewer is not None:
-            viewer.close()
-
-    def step_graphics(self, sim: Sim) -> None:
-        pass
-
-    def draw_viewer(self, viewer, sim: Sim, render_collision: bool = False) -> None:
-        viewer.draw()
-
-    def sync_frame_time(self, sim: Sim) -> None:
-        for viewer in self._open_viewers(sim):
-            viewer.sync_frame_time()
-
-    @staticmethod
-    def _open_viewers(sim: Sim):
-        return [v for v in sim.world.viewers if not v.closed] if sim.world is not None else []
-
-    def poll_viewer_events(self, viewer) -> None:
-        viewer.poll()
-
-    def query_viewer_has_closed(self, viewer) -> bool:
-        return viewer.closed
-
-    def query_viewer_action_events(self, viewer) -> list[gt.ActionEvent]:
-        events, viewer.events = viewer.events, []
-        return events
-
-    def subscribe_viewer_keyboard_event(self, viewer, key, action: str) -> None:
-        viewer.actions[int(key)] = str(action)
-
-    def viewer_camera_look_at(self, viewer, env, pos, target) -> None:
-        viewer.look_at(env, pos, target)
-
-    def viewer_camera_follow(self, viewer, env) -> None:
-        """mytasks' addition: the window's camera keeps its angle and distance to ``env``'s first
-        body as it moves (None: a free camera)."""
-        viewer.follow_env = None if env is None else int(env.index)
-
-    def add_viewer_panel(self, viewer, title: str, sliders: list, notes: tuple = ()) -> None:
-        """mytasks' addition: a titled group of ``ViewerSlider``s, with lines of text under them."""
-        viewer.panels.append((str(title), list(sliders), list(notes)))
-
-    def clear_lines(self, viewer) -> None:
-        pass
-
-    def add_lines(self, viewer, env, num_lines, vertices, colors) -> None:
-        pass
-
-    def set_rigid_body_color(self, env, actor, body, mesh_type, color) -> None:
-        pass

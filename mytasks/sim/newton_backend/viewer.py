@@ -19,6 +19,7 @@ web viewer draws nothing while no browser is connected.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import time
@@ -28,6 +29,7 @@ import numpy as np
 
 from mytasks.sim import ViewerUnavailable, has_display
 from mytasks.sim import types as gt
+from mytasks.utils.errors import first_line
 
 KINDS = ("auto", "native", "web", "none")
 _SOFTWARE_GL = ("llvmpipe", "softpipe", "swiftshader", "swrast")
@@ -112,8 +114,7 @@ class Viewer:
         try:
             v = newton.viewer.ViewerGL(width=min(int(props.width), 1280), height=min(int(props.height), 720))
         except Exception as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise ViewerUnavailable(f"the viewer window could not open ({first}); "
+            raise ViewerUnavailable(f"the viewer window could not open ({first_line(e)}); "
                                     "use viewer=web to watch in a browser") from e  # fmt: skip
         v.renderer.set_title("mytasks")
         renderer = v.renderer.window.context.get_info().get_renderer()
@@ -255,3 +256,83 @@ class Viewer:
                     self.v.close()
             except Exception:  # a window the user already closed
                 pass
+
+
+class ViewerCalls:
+    """The viewer calls of Isaac Gym's ``Gym`` (``gym.py`` mixes them in), with mytasks' additions."""
+
+    def set_viewer_options(self, kind: str = "auto", port: int = 8080, realtime: bool = True) -> None:
+        """mytasks' addition: which viewer ``create_viewer`` opens (``viewer.ViewerOptions``)."""
+        self._viewer_options = ViewerOptions(kind=kind, port=int(port), realtime=bool(realtime),
+                                             max_fps=60.0 if realtime else 30.0)  # fmt: skip
+
+    def create_viewer(self, sim, props: gt.CameraProperties | None = None):
+        """A window (or, as chosen with ``set_viewer_options``, a web viewer) of ``sim``; raises
+        ``ViewerUnavailable`` with the reason and the choice to make instead."""
+        options = getattr(self, "_viewer_options", None) or ViewerOptions()
+        if options.kind == "none":
+            return None
+        world = self._world(sim)
+        if options.kind == "auto":
+            try:
+                viewer = Viewer(world, dataclasses.replace(options, kind="native"), props) if has_display() else None
+            except ViewerUnavailable as e:
+                print(f"mytasks: {str(e).partition(';')[0]}; serving the web viewer instead", flush=True)
+                viewer = None
+            viewer = viewer or Viewer(world, dataclasses.replace(options, kind="web"), props)
+        else:
+            viewer = Viewer(world, options, props)
+        world.viewers.append(viewer)
+        return viewer
+
+    def destroy_viewer(self, viewer) -> None:
+        if viewer is not None:
+            viewer.close()
+
+    def step_graphics(self, sim) -> None:
+        pass
+
+    def draw_viewer(self, viewer, sim, render_collision: bool = False) -> None:
+        viewer.draw()
+
+    def sync_frame_time(self, sim) -> None:
+        for viewer in self._open_viewers(sim):
+            viewer.sync_frame_time()
+
+    @staticmethod
+    def _open_viewers(sim):
+        return [v for v in sim.world.viewers if not v.closed] if sim.world is not None else []
+
+    def poll_viewer_events(self, viewer) -> None:
+        viewer.poll()
+
+    def query_viewer_has_closed(self, viewer) -> bool:
+        return viewer.closed
+
+    def query_viewer_action_events(self, viewer) -> list[gt.ActionEvent]:
+        events, viewer.events = viewer.events, []
+        return events
+
+    def subscribe_viewer_keyboard_event(self, viewer, key, action: str) -> None:
+        viewer.actions[int(key)] = str(action)
+
+    def viewer_camera_look_at(self, viewer, env, pos, target) -> None:
+        viewer.look_at(env, pos, target)
+
+    def viewer_camera_follow(self, viewer, env) -> None:
+        """mytasks' addition: the window's camera keeps its angle and distance to ``env``'s first
+        body as it moves (None: a free camera)."""
+        viewer.follow_env = None if env is None else int(env.index)
+
+    def add_viewer_panel(self, viewer, title: str, sliders: list, notes: tuple = ()) -> None:
+        """mytasks' addition: a titled group of ``ViewerSlider``s, with lines of text under them."""
+        viewer.panels.append((str(title), list(sliders), list(notes)))
+
+    def clear_lines(self, viewer) -> None:
+        pass
+
+    def add_lines(self, viewer, env, num_lines, vertices, colors) -> None:
+        pass
+
+    def set_rigid_body_color(self, env, actor, body, mesh_type, color) -> None:
+        pass
