@@ -101,10 +101,10 @@ def manifest(task, checkpoint: str) -> tuple[dict, bool]:
             "input": "obs", "output": "actions", "num_obs": int(task.num_obs), "num_actions": int(task.num_actions),
             "folded_in": ["observation clip", "input normaliser (running mean/std, clip ±5)", "mean action",
                           "action clip of the train config (clip_actions) and of the task (clipActions)"],
-        },  # fmt: skip
+        },
         "control": {"dt": sim_dt * task.control_freq_inv, "sim_dt": sim_dt, "decimation": int(task.control_freq_inv)},
         "clip": {"observations": _number(task.clip_obs), "actions": _number(task.clip_actions)},
-    }
+    }  # fmt: skip
     if info is None:
         m["note"] = (f"{type(task).__name__} gives no deploy information (deploy_info()): no joints, gains or "
                      "observation layout here")  # fmt: skip
