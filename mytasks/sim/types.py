@@ -172,8 +172,30 @@ class Vec3:
     def __mul__(self, s: float) -> Vec3:
         return Vec3(self.x * s, self.y * s, self.z * s)
 
+    __rmul__ = __mul__
+
+    def __truediv__(self, s: float) -> Vec3:
+        return Vec3(self.x / s, self.y / s, self.z / s)
+
+    def __neg__(self) -> Vec3:
+        return Vec3(-self.x, -self.y, -self.z)
+
+    def dot(self, other: Vec3) -> float:
+        return self.x * other.x + self.y * other.y + self.z * other.z
+
+    def cross(self, other: Vec3) -> Vec3:
+        return Vec3(
+            self.y * other.z - self.z * other.y,
+            self.z * other.x - self.x * other.z,
+            self.x * other.y - self.y * other.x,
+        )
+
     def length(self) -> float:
-        return math.sqrt(self.x**2 + self.y**2 + self.z**2)
+        return math.sqrt(self.dot(self))
+
+    def normalize(self) -> Vec3:
+        n = self.length()
+        return Vec3(*self) if n == 0.0 else self / n
 
 
 @dataclass
@@ -187,6 +209,37 @@ class Quat:
 
     def __iter__(self):
         return iter((self.x, self.y, self.z, self.w))
+
+    def __mul__(self, o: Quat) -> Quat:
+        """The rotation ``o`` followed by this one (Hamilton product ``self * o``)."""
+        return Quat(
+            self.w * o.x + self.x * o.w + self.y * o.z - self.z * o.y,
+            self.w * o.y - self.x * o.z + self.y * o.w + self.z * o.x,
+            self.w * o.z + self.x * o.y - self.y * o.x + self.z * o.w,
+            self.w * o.w - self.x * o.x - self.y * o.y - self.z * o.z,
+        )
+
+    def inverse(self) -> Quat:
+        n = self.x**2 + self.y**2 + self.z**2 + self.w**2 or 1.0
+        return Quat(-self.x / n, -self.y / n, -self.z / n, self.w / n)
+
+    def normalize(self) -> Quat:
+        n = math.sqrt(self.x**2 + self.y**2 + self.z**2 + self.w**2) or 1.0
+        return Quat(self.x / n, self.y / n, self.z / n, self.w / n)
+
+    def rotate(self, v: Vec3) -> Vec3:
+        """``v`` rotated by this quaternion (q v q*)."""
+        u = Vec3(self.x, self.y, self.z)
+        t = u.cross(v) * 2.0
+        return v + t * self.w + u.cross(t)
+
+    def to_euler_zyx(self) -> tuple[float, float, float]:
+        """Roll, pitch, yaw [rad] with R = Rz(yaw) Ry(pitch) Rx(roll), the inverse of ``from_euler_zyx``."""
+        x, y, z, w = self.x, self.y, self.z, self.w
+        roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+        pitch = math.asin(max(-1.0, min(1.0, 2.0 * (w * y - z * x))))
+        yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+        return roll, pitch, yaw
 
     @staticmethod
     def from_axis_angle(axis: Vec3, angle: float) -> Quat:
@@ -209,8 +262,33 @@ class Quat:
 
 @dataclass
 class Transform:
+    """A pose: rotation ``r`` then translation ``p`` (x' = r x + p)."""
+
     p: Vec3 = field(default_factory=Vec3)
     r: Quat = field(default_factory=Quat)
+
+    def __mul__(self, o: Transform) -> Transform:
+        """The pose ``o`` expressed in this pose's parent frame (``self`` applied after ``o``)."""
+        return Transform(self.transform_point(o.p), self.r * o.r)
+
+    def inverse(self) -> Transform:
+        r = self.r.inverse()
+        return Transform(-r.rotate(self.p), r)
+
+    def transform_point(self, v: Vec3) -> Vec3:
+        return self.r.rotate(v) + self.p
+
+    def transform_vector(self, v: Vec3) -> Vec3:
+        return self.r.rotate(v)
+
+    def transform_points(self, points) -> list[Vec3]:
+        return [self.transform_point(Vec3(*p)) for p in points]
+
+    @staticmethod
+    def from_buffer(buffer) -> Transform:
+        """A pose from 7 floats: position then quaternion x, y, z, w."""
+        v = [float(x) for x in buffer]
+        return Transform(Vec3(*v[:3]), Quat(*v[3:7]))
 
 
 @dataclass
@@ -269,6 +347,7 @@ class NewtonParams:
     solver estimate them from the initial state (too small for robots that start in the air).
     cone: "pyramidal" or "elliptic" friction cone. impratio: frictional-to-normal impedance ratio.
     graph_capture: replay the substeps as one captured graph (CUDA and CPU).
+    auto_substeps: raise substeps where a drive is too stiff for MuJoCo's explicit stiffness.
     """
 
     solver: str = "newton"
@@ -280,6 +359,7 @@ class NewtonParams:
     cone: str = "pyramidal"
     impratio: float = 1.0
     graph_capture: bool = True
+    auto_substeps: bool = True
 
 
 @dataclass
@@ -313,6 +393,10 @@ class AssetOptions:
     override_com: bool = False
     override_inertia: bool = False
     vhacd_enabled: bool = False
+    slices_per_cylinder: int = 20
+    enable_gyroscopic_forces: bool = True
+    convex_decomposition_from_submeshes: bool = False
+    mesh_normal_mode: int = 0
 
 
 @dataclass
@@ -329,12 +413,101 @@ class RigidShapeProperties:
 
 
 @dataclass
+class Mat33:
+    """A 3x3 matrix by rows (Isaac Gym's ``Mat33``)."""
+
+    x: Vec3 = field(default_factory=lambda: Vec3(1.0, 0.0, 0.0))
+    y: Vec3 = field(default_factory=lambda: Vec3(0.0, 1.0, 0.0))
+    z: Vec3 = field(default_factory=lambda: Vec3(0.0, 0.0, 1.0))
+
+    def to_numpy(self) -> np.ndarray:
+        return np.array([list(self.x), list(self.y), list(self.z)], dtype=np.float64)
+
+    @staticmethod
+    def from_numpy(m) -> Mat33:
+        m = np.asarray(m, dtype=np.float64).reshape(3, 3)
+        return Mat33(*(Vec3(*(float(v) for v in row)) for row in m))
+
+
+RIGID_BODY_NONE = 0
+RIGID_BODY_DISABLE_GRAVITY = 1
+RIGID_BODY_DISABLE_SIMULATION = 2
+
+
+@dataclass
 class RigidBodyProperties:
+    """A rigid body's mass [kg], centre of mass [m] and inertia about it [kg m^2], in the body frame;
+    ``flags`` takes ``RIGID_BODY_DISABLE_GRAVITY``."""
+
     mass: float = 0.0
     invMass: float = 0.0
     com: Vec3 = field(default_factory=Vec3)
-    inertia: np.ndarray = field(default_factory=lambda: np.zeros((3, 3), dtype=np.float32))
-    flags: int = 0
+    inertia: Mat33 = field(default_factory=Mat33)
+    invInertia: Mat33 = field(default_factory=Mat33)
+    flags: int = RIGID_BODY_NONE
+
+
+class ActuatorType(IntEnum):
+    DOF_ACTUATOR = 0
+    TENDON_ACTUATOR = 1
+
+
+DOF_ACTUATOR = ActuatorType.DOF_ACTUATOR
+TENDON_ACTUATOR = ActuatorType.TENDON_ACTUATOR
+
+
+@dataclass
+class ActuatorProperties:
+    """An MJCF actuator as Isaac Gym reports it: ``motor_effort`` is the ``gear``; control and force
+    ranges as the file gives them."""
+
+    type: ActuatorType = DOF_ACTUATOR
+    motor_effort: float = 1.0
+    kp: float = 0.0
+    kv: float = 0.0
+    control_limited: bool = False
+    lower_control_limit: float = 0.0
+    upper_control_limit: float = 0.0
+    force_limited: bool = False
+    lower_force_limit: float = 0.0
+    upper_force_limit: float = 0.0
+
+
+@dataclass
+class ForceSensorProperties:
+    """What a force sensor reports (Isaac Gym's defaults): forces from the dynamics (contacts,
+    applied forces) and from the constraint solver (joints), in the sensor's frame unless
+    ``use_world_frame``."""
+
+    enable_forward_dynamics_forces: bool = True
+    enable_constraint_solver_forces: bool = True
+    use_world_frame: bool = False
+
+
+# Axes of a rigid-body attractor (Isaac Gym's bit values).
+AXIS_NONE = 0
+AXIS_TRANSLATION_X = 1
+AXIS_TRANSLATION_Y = 2
+AXIS_TRANSLATION_Z = 4
+AXIS_ROTATION_X = 8
+AXIS_ROTATION_Y = 16
+AXIS_ROTATION_Z = 32
+AXIS_TRANSLATION = 7
+AXIS_ROTATION = 56
+AXIS_ALL = 63
+
+
+@dataclass
+class AttractorProperties:
+    """A rigid-body attractor: pulls the point ``offset`` of body ``rigid_handle`` (an env-domain
+    body handle) to ``target`` (env frame) along ``axes``."""
+
+    rigid_handle: int = -1
+    offset: Transform = field(default_factory=Transform)
+    target: Transform = field(default_factory=Transform)
+    axes: int = AXIS_NONE
+    stiffness: float = 0.0
+    damping: float = 0.0
 
 
 DofState = np.dtype([("pos", np.float32), ("vel", np.float32)])

@@ -61,6 +61,11 @@ def build_task(cfg, *, headless: bool | None = None):
     from mytasks.sim import gymapi, has_display
 
     name = cfg.task.name
+    ige_root = str(cfg.get("ige_root", "") or "")
+    if ige_root:
+        from mytasks.compat import ige
+
+        isaacgym_task_map[name] = ige.task_class(ige_root, name)
     if name not in isaacgym_task_map:
         from mytasks.utils.config import UserError
 
@@ -73,7 +78,18 @@ def build_task(cfg, *, headless: bool | None = None):
         viewer = "none"
     gymapi.acquire_gym().set_viewer_options(kind=viewer, port=int(cfg.get("viewer_port", 8080)),
                                             realtime=bool(cfg.test))  # fmt: skip
-    return isaacgym_task_map[name](
-        cfg=task_cfg, rl_device=cfg.rl_device, sim_device=cfg.sim_device, graphics_device_id=cfg.graphics_device_id,
-        headless=viewer == "none", virtual_screen_capture=False, force_render=cfg.force_render,
-    )  # fmt: skip
+    kwargs = dict(cfg=task_cfg, rl_device=cfg.rl_device, sim_device=cfg.sim_device,
+                  graphics_device_id=cfg.graphics_device_id, headless=viewer == "none", virtual_screen_capture=False,
+                  force_render=cfg.force_render)  # fmt: skip
+    if not ige_root:
+        return isaacgym_task_map[name](**kwargs)
+    try:
+        return isaacgym_task_map[name](**kwargs)
+    except (AttributeError, ImportError, NotImplementedError) as e:
+        from mytasks.compat import ige
+        from mytasks.utils.config import UserError
+
+        line = ige.explain(e, ige.find_package(ige_root))
+        if line is None:
+            raise
+        raise UserError(line) from e

@@ -38,6 +38,12 @@ def compose(overrides: list[str], config_dir: str = CONFIG_DIR) -> DictConfig:
     """Composes cfg/config.yaml with command-line style overrides, as ``train.py`` does, and
     checks it. Returned unresolved (interpolations kept), with struct mode off: the run config
     that is saved and recomposed later; read values through it or ``resolved(cfg)``."""
+    ige_root = next((o.partition("=")[2] for o in overrides if o.partition("=")[0].lstrip("+") == "ige_root"), "")
+    if ige_root and config_dir == CONFIG_DIR:
+        from mytasks.compat.ige import config_dir as ige_config_dir
+
+        with ige_config_dir(ige_root) as merged:
+            return compose(overrides, merged)
     from omegaconf.errors import OmegaConfBaseException
 
     register_resolvers()

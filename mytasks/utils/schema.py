@@ -48,6 +48,7 @@ TOP_LEVEL: dict[str, Key] = {
     "seed": Key("int", "random seed; -1 picks one", minimum=-1),
     "torch_deterministic": Key("bool", "deterministic torch kernels"),
     "max_iterations": Key("int", "training epochs; '' keeps the train config's max_epochs", minimum=1, unset_ok=True),
+    "ige_root": Key("str", "an IsaacGymEnvs checkout whose task file and YAMLs task= names"),
     "physics_engine": Key("choice", "the physics engine", choices=("newton", "physx")),
     "pipeline": Key("choice", "gpu keeps sim and buffers on the sim device; cpu on the host", choices=("gpu", "cpu")),
     "sim_device": Key("device", "cpu, cuda or cuda:N"),

@@ -14,6 +14,7 @@ import torch
 
 from mytasks.sim import types as gt
 from mytasks.sim.newton_backend.assets import Asset
+from mytasks.sim.newton_backend.gym_bodies import BodyCalls
 from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
 from mytasks.sim.newton_backend.scene import Camera, Env, Sim
 from mytasks.sim.newton_backend.viewer import ViewerCalls
@@ -30,7 +31,7 @@ def _ids(handle, count: int | None = None) -> torch.Tensor:
     return t if count is None else t[:count]
 
 
-class Gym(ViewerCalls):
+class Gym(ViewerCalls, BodyCalls):
     _instance: Gym | None = None
 
     @classmethod
@@ -252,7 +253,8 @@ class Gym(ViewerCalls):
         return True
 
     def enable_actor_dof_force_sensors(self, env: Env, actor: int) -> None:
-        pass  # DOF forces are always available on Newton
+        """Accepted: on Newton the DOF force tensor covers every actor without it (docs/conventions.md
+        says what the tensor holds)."""
 
     # ------------------------------------------------------------------ tensors
     def _tensors(self, sim: Sim):
@@ -316,6 +318,18 @@ class Gym(ViewerCalls):
 
     def set_dof_velocity_target_tensor(self, sim: Sim, targets) -> bool:
         self._tensors(sim).set_dof_velocity_target(_tensor(targets))
+        return True
+
+    def set_dof_position_target_tensor_indexed(self, sim: Sim, targets, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_dof_position_target(_tensor(targets), _ids(actor_ids, count))
+        return True
+
+    def set_dof_velocity_target_tensor_indexed(self, sim: Sim, targets, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_dof_velocity_target(_tensor(targets), _ids(actor_ids, count))
+        return True
+
+    def set_dof_actuation_force_tensor_indexed(self, sim: Sim, forces, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_dof_actuation_force(_tensor(forces), _ids(actor_ids, count))
         return True
 
     # ------------------------------------------------------------------ camera sensors

@@ -8,6 +8,7 @@ actor by actor, in creation order.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ class Actor:
     filter: int
     dof_props: np.ndarray
     shape_props: list[gt.RigidShapeProperties]
+    body_props: list[gt.RigidBodyProperties]
     dof_offset: int  # first DOF within the env
     body_offset: int  # first body within the env
     shape_offset: int  # first shape within the env
@@ -53,6 +55,7 @@ class Env:
     index: int
     origin: gt.Vec3
     actors: list[Actor] = field(default_factory=list)
+    attractors: list[gt.AttractorProperties] = field(default_factory=list)
 
     @property
     def dof_count(self) -> int:
@@ -67,7 +70,8 @@ class Env:
         return sum(a.asset.shape_count for a in self.actors)
 
     def layout(self) -> tuple:
-        return tuple((id(a.asset), a.self_collisions) for a in self.actors)
+        attractors = tuple((a.rigid_handle, a.axes) for a in self.attractors)
+        return tuple((id(a.asset), a.self_collisions) for a in self.actors), attractors
 
 
 class Sim:
@@ -108,6 +112,7 @@ class Sim:
             filter=filter_,
             dof_props=asset.dof_properties.copy(),
             shape_props=[gt.RigidShapeProperties(**vars(s)) for s in asset.shape_properties],
+            body_props=[deepcopy(p) for p in asset.body_properties],
             dof_offset=env.dof_count,
             body_offset=env.body_count,
             shape_offset=env.shape_count,

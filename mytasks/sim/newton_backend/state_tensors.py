@@ -34,6 +34,7 @@ class StateTensors:
         self.joint_f = wp.to_torch(world.control.joint_f)
         self.target_q = wp.to_torch(world.control.joint_target_q)
         self.target_qd = wp.to_torch(world.control.joint_target_qd)
+        self.root_x_p = wp.to_torch(world.model.joint_X_p).view(-1, 7)
 
         actors = list(sim.all_actors())
         dof_q, dof_qd, root_body, free_q, free_qd = [], [], [], [], []
@@ -52,6 +53,7 @@ class StateTensors:
         self.dof_q_idx = _long(dof_q, dev)
         self.dof_qd_idx = _long(dof_qd, dev)
         self.root_body_idx = _long(root_body, dev)
+        self.root_joint_idx = _long([world.actor_root_joint(a) for a in actors], dev)
         self.actor_floating = torch.as_tensor(floating, device=dev)
         self.all_floating = all(floating)
         self.any_floating = any(floating)
@@ -126,17 +128,29 @@ class StateTensors:
             self.bodies_stale = False
 
     # ------------------------------------------------------------------ setters
-    def set_dof_actuation_force(self, forces: torch.Tensor) -> None:
-        _check(forces, (self.num_dofs,), "DOF actuation force")
-        self.joint_f[self.dof_qd_idx] = forces * self.effort_mask
+    def set_dof_actuation_force(self, forces: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
+        forces = _shaped(forces, (self.num_dofs,), "DOF actuation force")
+        dofs = self._dofs_of(actor_ids)
+        if dofs is None:
+            self.joint_f[self.dof_qd_idx] = forces * self.effort_mask
+        else:
+            self.joint_f[self.dof_qd_idx[dofs]] = forces[dofs] * self.effort_mask[dofs]
 
-    def set_dof_position_target(self, targets: torch.Tensor) -> None:
-        _check(targets, (self.num_dofs,), "DOF position target")
-        self.target_q[self.dof_q_idx] = targets
+    def set_dof_position_target(self, targets: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
+        targets = _shaped(targets, (self.num_dofs,), "DOF position target")
+        dofs = self._dofs_of(actor_ids)
+        if dofs is None:
+            self.target_q[self.dof_q_idx] = targets
+        else:
+            self.target_q[self.dof_q_idx[dofs]] = targets[dofs]
 
-    def set_dof_velocity_target(self, targets: torch.Tensor) -> None:
-        _check(targets, (self.num_dofs,), "DOF velocity target")
-        self.target_qd[self.dof_qd_idx] = targets
+    def set_dof_velocity_target(self, targets: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
+        targets = _shaped(targets, (self.num_dofs,), "DOF velocity target")
+        dofs = self._dofs_of(actor_ids)
+        if dofs is None:
+            self.target_qd[self.dof_qd_idx] = targets
+        else:
+            self.target_qd[self.dof_qd_idx[dofs]] = targets[dofs]
 
     def _dofs_of(self, actor_ids: torch.Tensor | None) -> torch.Tensor | None:
         if actor_ids is None:
@@ -147,7 +161,7 @@ class StateTensors:
         return self.actor_dofs[ids].reshape(-1)
 
     def set_dof_state(self, dof_state: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
-        _check(dof_state, (self.num_dofs, 2), "DOF state")
+        dof_state = _shaped(dof_state, (self.num_dofs, 2), "DOF state")
         self.bodies_stale = True
         dofs = self._dofs_of(actor_ids)
         if dofs is None:
@@ -158,10 +172,9 @@ class StateTensors:
             self.qd[self.dof_qd_idx[dofs]] = dof_state[dofs, 1]
 
     def set_root_state(self, root_state: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
-        """Moves floating-base actors; fixed-base roots stay where the scene put them."""
-        _check(root_state, (self.num_actors, 13), "actor root state")
-        if not self.any_floating:
-            return
+        """Moves actors: a floating base through its free joint (pose and velocities), a fixed
+        base by moving the joint that holds it to the world (pose only), as Isaac Gym does."""
+        root_state = _shaped(root_state, (self.num_actors, 13), "actor root state")
         self.bodies_stale = True
         ids = (
             torch.arange(self.num_actors, device=self.device)
@@ -169,11 +182,19 @@ class StateTensors:
             else actor_ids.to(self.device, torch.long)
         )
         if not self.all_floating:
+            fixed = ids[~self.actor_floating[ids]]
+            if fixed.numel():
+                self.root_x_p[self.root_joint_idx[fixed]] = root_state[fixed, 0:7]
+                self.world.notify_properties_changed(joints=True)
             ids = ids[self.actor_floating[ids]]
         self.q[self.free_q_idx[ids]] = root_state[ids, 0:7]
         self.qd[self.free_qd_idx[ids]] = root_state[ids, 7:13]
 
 
-def _check(t: torch.Tensor, shape: tuple, what: str) -> None:
-    if tuple(t.shape) != shape:
-        raise ValueError(f"{what} tensor has shape {tuple(t.shape)}, expected {shape}")
+def _shaped(t: torch.Tensor, shape: tuple, what: str) -> torch.Tensor:
+    """``t`` viewed as ``shape``: like Isaac Gym, any tensor with the right number of elements."""
+    if tuple(t.shape) == shape:
+        return t
+    if t.numel() != int(np.prod(shape)):
+        raise ValueError(f"{what} tensor has shape {tuple(t.shape)} ({t.numel()} elements), expected {shape}")
+    return t.reshape(shape)

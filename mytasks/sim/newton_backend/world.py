@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from mytasks.sim import types as gt
+from mytasks.sim.newton_backend.bodies import Bodies, add_attractor_joints
 from mytasks.sim.newton_backend.cameras import Cameras
 from mytasks.sim.newton_backend.runtime import preload_step_kernels
 from mytasks.sim.newton_backend.scene import Sim
@@ -19,6 +20,7 @@ from mytasks.sim.newton_backend.state_tensors import StateTensors
 
 _UNLIMITED = 1.0e10
 _NO_EFFORT_LIMIT = 1.0e9
+_MAX_AUTO_SUBSTEPS = 8  # beyond this, armature (see World._settle_substeps)
 
 
 class World:
@@ -43,8 +45,11 @@ class World:
         self.state = self.model.state()
         self.control = self.model.control()
         self.tensors = StateTensors(self)
-        self.write_dof_properties(list(sim.all_actors()))
-        self.write_shape_properties(list(sim.all_actors()))
+        self.bodies = Bodies(self)
+        actors = list(sim.all_actors())
+        self.write_dof_properties(actors)
+        self.write_shape_properties(actors)
+        self.bodies.write_properties(actors)
         self._write_poses()
         newton.eval_fk(self.model, self.state.joint_q, self.state.joint_qd, self.state)
         self.solver = self._make_solver(newton)
@@ -53,6 +58,8 @@ class World:
         self._contact_sensor = self._contacts = self._observables = None
         self._observable_kinds: set = set()
         self._dof_force_kinds: set = set()
+        self._overflow_warned = False
+        self._observe({self.solver.ObservableKind.OVERFLOW})
         self.cameras = Cameras(self)
         self.viewers: list = []  # viewer.Viewer, opened by create_viewer
 
@@ -69,6 +76,7 @@ class World:
             self.env_qd.append(len(env_b.joint_qd))
             self.env_joints.append(len(env_b.joint_type))
             env_b.add_builder(actor.asset.builder(actor.self_collisions))
+        self.attractor_joints = add_attractor_joints(env_b, self.sim.envs[0])
         self.coords_per_env = len(env_b.joint_q)
         self.qd_per_env = len(env_b.joint_qd)
         self.joints_per_env = len(env_b.joint_type)
@@ -96,13 +104,85 @@ class World:
             cone=npar.cone,
             impratio=npar.impratio,
         )
-        if npar.nconmax is not None:
-            kwargs["nconmax"] = npar.nconmax
-        if npar.njmax is not None:
-            kwargs["njmax"] = npar.njmax
+        # Capacities per world: the task's, else sized from the scene, so that a robot lying on
+        # the ground with every shape touching (box on plane: 4 points) still fits; a pyramidal
+        # cone takes 4 rows per contact (elliptic 3), plus joint limits and attractors (6 rows).
+        nconmax = npar.nconmax if npar.nconmax is not None else max(16, 4 * self.shapes_per_env)
+        limits = int(np.count_nonzero(self.model.joint_limit_lower.numpy() > -1e6)) // self.num_envs
+        njmax = npar.njmax if npar.njmax is not None else 4 * nconmax + limits + 6 * len(self.attractor_joints)
+        kwargs.update(nconmax=nconmax, njmax=njmax)
         if self.sim.ground is None and self.shapes_per_env == 0:
             kwargs["disable_contacts"] = True
-        return newton.solvers.SolverMuJoCo(self.model, **kwargs)
+        solver = newton.solvers.SolverMuJoCo(self.model, **kwargs)
+        opt = getattr(getattr(solver, "mjw_model", None), "opt", None)
+        if opt is not None and hasattr(opt, "warn_overflow"):
+            import mujoco_warp as mjw
+
+            # An iteration cap reached is the solver stopping early, as PhysX does every step,
+            # not lost contacts; capacity overflows still print (and World warns once).
+            opt.warn_overflow &= ~int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
+        self._settle_substeps(solver)
+        return solver
+
+    def _settle_substeps(self, solver) -> None:
+        """Raises ``substeps`` where a drive or joint spring is too stiff for the step.
+
+        Isaac Gym's (PhysX's) drives are implicit and stable at any gain; MuJoCo integrates
+        stiffness explicitly, which diverges once omega h > 2 (omega = sqrt(k / M_ii), the DOF's
+        own inertia M_ii including armature). Substeps are raised until omega h <= 1, with one
+        line saying so; a task YAML that sets ``sim.newton.auto_substeps: False`` keeps its own.
+        """
+        if not self.params.newton.auto_substeps:
+            return
+        import mujoco
+
+        m = getattr(solver, "mj_model", None)
+        if m is None or m.nv == 0:
+            return
+        d = mujoco.MjData(m)
+        mujoco.mj_forward(m, d)
+        stiffness = np.zeros(m.nv)
+        for j in range(m.njnt):
+            if m.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
+                stiffness[m.jnt_dofadr[j]] += m.jnt_stiffness[j]
+        for a in range(m.nu):  # position servos: force = kp (target - q), kp = -biasprm[1]
+            servo = m.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
+            if m.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and servo:
+                kp = max(0.0, -float(m.actuator_biasprm[a, 1])) * abs(float(m.actuator_gear[a, 0]))
+                stiffness[m.jnt_dofadr[m.actuator_trnid[a, 0]]] += kp
+        full = np.zeros((m.nv, m.nv))
+        mujoco.mj_fullM(m, d, full)
+        inertia = np.diag(full)
+        omega = np.sqrt(np.where(inertia > 0, stiffness / np.maximum(inertia, 1e-12), 0.0))
+        substeps = max(1, self.params.substeps)
+        needed = int(np.ceil(float(omega.max()) * self.params.dt))
+        if needed <= substeps:
+            return
+        dof = int(omega.argmax())
+        chosen = min(needed, _MAX_AUTO_SUBSTEPS)
+        print(f"mytasks: sim.substeps {substeps} -> {chosen}: a stiffness of {stiffness[dof]:.4g} on a DOF of inertia "
+              f"{inertia[dof]:.3g} kg m^2 needs it to integrate stably at dt {self.params.dt:g} s "
+              "(sim.newton.auto_substeps: False keeps the YAML's)", flush=True)  # fmt: skip
+        self.params.substeps = chosen
+        h = self.params.dt / chosen
+        stiff = np.nonzero(omega * h > 1.0)[0]
+        if len(stiff) == 0:
+            return
+        # Beyond the cap, the stiffest DOFs get the armature that makes omega h = 1: like an implicit
+        # drive, they reach their targets within about one substep.
+        to_newton = solver.mjc_dof_to_newton_dof.numpy()[0]
+        armature = self.model.joint_armature.numpy()
+        per_world = self.qd_per_env
+        for d in stiff:
+            extra = float(stiffness[d] * h * h - inertia[d])
+            newton_dof = int(to_newton[d])
+            if newton_dof >= 0:
+                armature[newton_dof % per_world :: per_world] += extra
+        self.model.joint_armature.assign(armature)
+        solver.notify_model_changed(__import__("newton").ModelFlags.JOINT_DOF_INERTIAL_PROPERTIES)
+        print(f"mytasks: {len(stiff)} DOF(s) per env still too stiff at {chosen} substeps get armature "
+              f"(up to {float(np.max(stiffness[stiff] * h * h - inertia[stiff])):.3g} kg m^2) so that their drives "
+              "settle in one substep, as implicit PhysX drives do", flush=True)  # fmt: skip
 
     # ------------------------------------------------------------------ index maps
     def actor_q_base(self, actor) -> int:
@@ -131,7 +211,8 @@ class World:
         }
         names = (
             "joint_target_mode joint_target_ke joint_target_kd joint_effort_limit "
-            "joint_velocity_limit joint_friction joint_armature joint_limit_lower joint_limit_upper"
+            "joint_velocity_limit joint_friction joint_armature joint_limit_lower joint_limit_upper "
+            "joint_stiffness joint_damping"
         ).split()
         arrays = {n: getattr(m, n).numpy() for n in names}
         for actor in actors:
@@ -144,6 +225,9 @@ class World:
             arrays["joint_target_mode"][idx] = [mode_map[int(x)] for x in modes]
             arrays["joint_target_ke"][idx] = np.where(pos, p["stiffness"], 0.0)
             arrays["joint_target_kd"][idx] = np.where(pos | vel, p["damping"], 0.0)
+            # Without a drive, stiffness and damping act as a passive spring and damper (MJCF joints).
+            arrays["joint_stiffness"][idx] = np.where(pos | vel, 0.0, p["stiffness"])
+            arrays["joint_damping"][idx] = np.where(pos | vel, 0.0, p["damping"])
             arrays["joint_effort_limit"][idx] = np.where(p["effort"] > 0, p["effort"], _NO_EFFORT_LIMIT)
             arrays["joint_velocity_limit"][idx] = p["velocity"]
             arrays["joint_friction"][idx] = p["friction"]
@@ -178,11 +262,14 @@ class World:
                 q[base : base + 7] = pose
             else:
                 x_p[self.actor_root_joint(actor)] = pose
+        for env in self.sim.envs:
+            for joint, att in zip(self.attractor_joints, env.attractors, strict=True):
+                x_p[env.index * self.joints_per_env + joint] = [*att.target.p, *att.target.r]
         self.state.joint_q.assign(q)
         self.model.joint_q.assign(q)
         self.model.joint_X_p.assign(wp.array(x_p, dtype=wp.transform, device=self.device))
 
-    def notify_properties_changed(self, dofs: bool = False, shapes: bool = False) -> None:
+    def notify_properties_changed(self, dofs=False, shapes=False, bodies=False, joints=False) -> None:
         import newton
 
         flags = 0
@@ -190,6 +277,10 @@ class World:
             flags |= newton.ModelFlags.JOINT_DOF_PROPERTIES | newton.ModelFlags.JOINT_DOF_FORCE_PROPERTIES
         if shapes:
             flags |= newton.ModelFlags.SHAPE_PROPERTIES
+        if joints:
+            flags |= newton.ModelFlags.JOINT_PROPERTIES
+        if bodies:
+            flags |= newton.ModelFlags.BODY_INERTIAL_PROPERTIES | newton.ModelFlags.BODY_PROPERTIES
         if flags:
             self.solver.notify_model_changed(flags)
 
@@ -217,6 +308,21 @@ class World:
             self._substeps()
         self._steps += 1
         self.tensors.bodies_stale = False
+        self.bodies.after_step()
+        if self._steps % 100 == 1 and not self._overflow_warned:
+            self._check_overflow()
+
+    def _check_overflow(self) -> None:
+        """One warning line, once, if a world ran out of contact or constraint capacity."""
+        bits = int(np.bitwise_or.reduce(self._observables.overflow.numpy().ravel()))
+        if bits:
+            self._overflow_warned = True
+            names = [b.name for b in self.solver.OverflowBits if bits & int(b)] or [hex(bits)]
+            print(
+                f"mytasks: warning: the physics ran out of capacity ({', '.join(n.lower() for n in names)}) and "
+                "dropped contacts or constraints; raise sim.newton.nconmax / njmax in the task YAML",
+                flush=True,
+            )
 
     # ------------------------------------------------------------------ snapshots
     def _state_arrays(self) -> dict:
@@ -293,6 +399,16 @@ class World:
         if self._contact_sensor is None:
             raise RuntimeError("acquire_net_contact_force_tensor first")
         return self._contact_view
+
+    def enable_body_accelerations(self) -> None:
+        """Has the solver report body accelerations (for force sensors) from now on."""
+        self._observe({self.solver.ObservableKind.BODY_QDD})
+
+    def body_accelerations(self):
+        """(num_bodies, 6) torch view: centre-of-mass linear acceleration, angular acceleration, world frame."""
+        import warp as wp
+
+        return wp.to_torch(self._observables.body_qdd).view(-1, 6)
 
     def enable_dof_forces(self) -> None:
         """Records the drives' joint forces (MuJoCo's actuator forces) from now on."""

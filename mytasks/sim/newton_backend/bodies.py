@@ -1,0 +1,228 @@
+"""Rigid-body extras of a running world: mass properties and gravity, forces applied from
+tensors, 6-axis force sensors, and attractors.
+
+- Mass properties (``RigidBodyProperties``) are written into the model's body arrays; a body
+  with ``RIGID_BODY_DISABLE_GRAVITY`` gets MuJoCo's gravity compensation (``gravcomp`` 1), so
+  gravity no longer moves it, as in Isaac Gym.
+- Forces and torques from ``apply_rigid_body_force_tensors`` act at each body's centre of mass
+  for the next ``simulate`` only (Isaac Gym's rule), in the world frame or, with LOCAL_SPACE,
+  in the body's frame; ``..._at_pos_tensors`` adds the torque of a force applied at a point.
+- A force sensor reports the wrench that everything but gravity exerts on its body (contacts,
+  joints, applied forces), about the sensor's origin and in the sensor's frame, as Isaac Gym's
+  default ``ForceSensorProperties`` do. It is computed from the body's motion (Newton's body
+  accelerations): F = m (a - g), tau = I alpha + omega x I omega at the centre of mass.
+- An attractor pulls a body point onto a target; Newton has no soft attractor, so it is a
+  constraint joint to the world (MuJoCo's connect or weld equality): AXIS_TRANSLATION holds
+  the point, AXIS_ALL the whole pose. Isaac Gym's attractors are stiff springs (BallBalance
+  uses 5e7 N/m), so a constraint is the faithful stand-in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mytasks.sim import types as gt
+
+
+def add_attractor_joints(builder, env) -> list[int]:
+    """Adds env's attractors to its builder as joints outside any articulation; returns them."""
+    import warp as wp
+
+    joints = []
+    for k, att in enumerate(env.attractors):
+        if att.rigid_handle < 0:
+            raise ValueError(f"attractor {k} of env {env.index} has no rigid_handle")
+        target = wp.transform(tuple(att.target.p), tuple(att.target.r))
+        offset = wp.transform(tuple(att.offset.p), tuple(att.offset.r))
+        kw = dict(parent_xform=target, child_xform=offset, label=f"attractor{k}")
+        if att.axes == gt.AXIS_TRANSLATION:
+            joints.append(builder.add_joint_ball(-1, att.rigid_handle, **kw))
+        elif att.axes == gt.AXIS_ALL:
+            joints.append(builder.add_joint_fixed(-1, att.rigid_handle, **kw))
+        else:
+            raise NotImplementedError(
+                f"attractor axes {att.axes}: the Newton backend holds AXIS_TRANSLATION (a point) or AXIS_ALL (a pose)"
+            )
+    return joints
+
+
+class Bodies:
+    def __init__(self, world):
+        import warp as wp
+
+        self.world = world
+        self.device = torch.device(world.device)
+        self.body_q = wp.to_torch(world.state.body_q).view(-1, 7)
+        self.body_qd = wp.to_torch(world.state.body_qd).view(-1, 6)
+        self.body_f = wp.to_torch(world.state.body_f).view(-1, 6)
+        self.forces_pending = False
+        self.sensor_tensor = torch.zeros(0, 6, device=self.device)
+        self._sensors = None
+
+    # ------------------------------------------------------------------ mass properties
+    def write_properties(self, actors) -> None:
+        m = self.world.model
+        mass, inv_mass = m.body_mass.numpy(), m.body_inv_mass.numpy()
+        com, inertia, inv_inertia = m.body_com.numpy(), m.body_inertia.numpy(), m.body_inv_inertia.numpy()
+        gravcomp_arr = getattr(getattr(m, "mujoco", None), "gravcomp", None)
+        gravcomp = gravcomp_arr.numpy() if gravcomp_arr is not None else None
+        for actor in actors:
+            first = actor.env.index * self.world.bodies_per_env + actor.body_offset
+            for k, p in enumerate(actor.body_props):
+                i = first + k
+                mass[i] = p.mass
+                inv_mass[i] = 1.0 / p.mass if p.mass > 0 else 0.0
+                com[i] = tuple(p.com)
+                inertia_i = p.inertia.to_numpy()
+                inertia[i] = inertia_i
+                invertible = p.mass > 0 and np.linalg.det(inertia_i) > 0
+                inv_inertia[i] = np.linalg.inv(inertia_i) if invertible else 0.0
+                no_gravity = bool(int(p.flags) & gt.RIGID_BODY_DISABLE_GRAVITY)
+                if gravcomp is not None:
+                    gravcomp[i] = 1.0 if no_gravity else 0.0
+                elif no_gravity:
+                    raise RuntimeError("this Newton build has no gravity compensation: disable_gravity is unavailable")
+        m.body_mass.assign(mass)
+        m.body_inv_mass.assign(inv_mass)
+        m.body_com.assign(com)
+        m.body_inertia.assign(inertia)
+        m.body_inv_inertia.assign(inv_inertia)
+        if gravcomp is not None:
+            gravcomp_arr.assign(gravcomp)
+
+    # ------------------------------------------------------------------ applied forces
+    def apply(self, forces, torques, space, positions=None) -> None:
+        """Sets the wrench on every body for the next step; ``forces``/``torques`` (any shape with
+        3 x num_bodies elements, or None)."""
+        n = self.body_f.shape[0]
+        rot = self.body_q[:, 3:7]
+        wrench = torch.zeros(n, 6, device=self.device)
+        if forces is not None:
+            f = _as_rows(forces, n, 3, "rigid body force", self.device)
+            if int(space) == int(gt.LOCAL_SPACE):
+                f = _rotate(rot, f)
+            wrench[:, 0:3] = f
+            if positions is not None:
+                p = _as_rows(positions, n, 3, "force position", self.device)
+                if int(space) == int(gt.LOCAL_SPACE):
+                    p = _rotate(rot, p) + self.body_q[:, 0:3]
+                com = self.body_q[:, 0:3] + _rotate(rot, self._com())
+                wrench[:, 3:6] += torch.cross(p - com, f, dim=-1)
+        if torques is not None:
+            t = _as_rows(torques, n, 3, "rigid body torque", self.device)
+            if int(space) == int(gt.LOCAL_SPACE):
+                t = _rotate(rot, t)
+            wrench[:, 3:6] += t
+        self.body_f.copy_(wrench)
+        self.forces_pending = True
+
+    def after_step(self) -> None:
+        if self.forces_pending:
+            self.body_f.zero_()
+            self.forces_pending = False
+
+    def _com(self) -> torch.Tensor:
+        import warp as wp
+
+        return wp.to_torch(self.world.model.body_com).view(-1, 3)
+
+    # ------------------------------------------------------------------ force sensors
+    def enable_sensors(self) -> torch.Tensor:
+        """The (num_sensors, 6) force-sensor tensor, env by env, actor by actor, sensor by sensor."""
+        if self._sensors is not None:
+            return self.sensor_tensor
+        w = self.world
+        body, pos, rot, world_frame = [], [], [], []
+        for actor in w.sim.all_actors():
+            first = actor.env.index * w.bodies_per_env + actor.body_offset
+            for s in actor.asset.force_sensors:
+                body.append(first + s.body)
+                pos.append(list(s.pose.p))
+                rot.append(list(s.pose.r))
+                world_frame.append(bool(s.props.use_world_frame))
+        f32 = dict(dtype=torch.float32, device=self.device)
+        self._sensors = dict(
+            body=torch.as_tensor(body, dtype=torch.long, device=self.device),
+            pos=torch.as_tensor(pos, **f32).view(-1, 3),
+            rot=torch.as_tensor(rot, **f32).view(-1, 4),
+            world_frame=torch.as_tensor(world_frame, dtype=torch.bool, device=self.device).view(-1, 1),
+        )
+        self.sensor_tensor = torch.zeros(len(body), 6, **f32)
+        if body:
+            w.enable_body_accelerations()
+        return self.sensor_tensor
+
+    def refresh_sensors(self) -> None:
+        s = self._sensors
+        if s is None or len(s["body"]) == 0:
+            return
+        import warp as wp
+
+        w = self.world
+        b = s["body"]
+        qdd = w.body_accelerations()[b]
+        q, qd = self.body_q[b], self.body_qd[b]
+        rot = q[:, 3:7]
+        m = wp.to_torch(w.model.body_mass)[b].unsqueeze(-1)
+        inertia = wp.to_torch(w.model.body_inertia).view(-1, 3, 3)[b]
+        com_w = q[:, 0:3] + _rotate(rot, self._com()[b])
+        gravity = torch.as_tensor(tuple(w.params.gravity), dtype=torch.float32, device=self.device)
+        gravcomp = getattr(getattr(w.model, "mujoco", None), "gravcomp", None)
+        g_scale = 1.0 - wp.to_torch(gravcomp)[b].unsqueeze(-1) if gravcomp is not None else 1.0
+        force = m * (qdd[:, 0:3] - g_scale * gravity)
+        # Inertia about the centre of mass in the world frame: R I R^T.
+        R = _matrix(rot)
+        I_w = R @ inertia @ R.transpose(1, 2)
+        omega, alpha = qd[:, 3:6], qdd[:, 3:6]
+        spin = (I_w @ omega.unsqueeze(-1)).squeeze(-1)
+        torque = (I_w @ alpha.unsqueeze(-1)).squeeze(-1) + torch.cross(omega, spin, dim=-1)
+        p_s = q[:, 0:3] + _rotate(rot, s["pos"])
+        torque = torque + torch.cross(com_w - p_s, force, dim=-1)
+        sensor_rot = _quat_mul(rot, s["rot"])
+        local_f, local_t = _rotate(_conj(sensor_rot), force), _rotate(_conj(sensor_rot), torque)
+        self.sensor_tensor[:, 0:3] = torch.where(s["world_frame"], force, local_f)
+        self.sensor_tensor[:, 3:6] = torch.where(s["world_frame"], torque, local_t)
+
+
+def _as_rows(t, n: int, width: int, what: str, device) -> torch.Tensor:
+    t = torch.as_tensor(t, device=device, dtype=torch.float32)
+    if t.numel() != n * width:
+        raise ValueError(f"{what} tensor has {t.numel()} elements, expected {n} x {width} = {n * width}")
+    return t.reshape(n, width)
+
+
+def _conj(q: torch.Tensor) -> torch.Tensor:
+    return torch.cat((-q[:, 0:3], q[:, 3:4]), dim=-1)
+
+
+def _rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    xyz, w = q[:, 0:3], q[:, 3:4]
+    t = 2.0 * torch.cross(xyz, v, dim=-1)
+    return v + w * t + torch.cross(xyz, t, dim=-1)
+
+
+def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    ax, ay, az, aw = a.unbind(-1)
+    bx, by, bz, bw = b.unbind(-1)
+    return torch.stack(
+        (
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ),
+        dim=-1,
+    )
+
+
+def _matrix(q: torch.Tensor) -> torch.Tensor:
+    x, y, z, w = q.unbind(-1)
+    return torch.stack(
+        (
+            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+        ),
+        dim=-1,
+    ).view(-1, 3, 3)  # fmt: skip
