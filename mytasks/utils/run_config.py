@@ -40,7 +40,7 @@ def load_config(argv: list[str]) -> DictConfig:
     if cfg.checkpoint:
         cfg = _with_run_config(cfg, argv)
     if cfg.play_episodes != "":
-        cfg.train.params.config.player.games_num = int(cfg.play_episodes)
+        OmegaConf.update(cfg, "train.params.config.player.games_num", int(cfg.play_episodes), force_add=True)
     return cfg
 
 
@@ -106,8 +106,9 @@ def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
                         f"use task={saved.task.name} or another checkpoint")  # fmt: skip
     for key in _FROM_COMMAND + (_PLAY_FROM_COMMAND if cfg.test else ()):
         saved[key] = cfg[key]
-    if cfg.test:
-        saved.train.params.config.player = cfg.train.params.config.player
+    player = OmegaConf.select(cfg, "train.params.config.player")  # upstream train YAMLs may have none
+    if cfg.test and player is not None:
+        saved.train.params.config.player = player
     for a in argv:
         key = a.partition("=")[0].lstrip("+~")
         if key in TOP_LEVEL or key.startswith(("task.", "train.")):

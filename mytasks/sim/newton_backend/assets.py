@@ -108,6 +108,11 @@ class Asset:
             for s in range(self.shape_count)
         ]
         self.actuators = self._actuators(b)
+        # Isaac Gym's MJCF importer takes drive modes from the file's actuators, over
+        # AssetOptions.default_dof_drive_mode: a <motor> makes its DOF an EFFORT DOF.
+        for dof, _, _ in self.actuators:
+            if dof >= 0:
+                self.dof_properties["driveMode"][dof] = int(gt.DOF_MODE_EFFORT)
 
     @property
     def dof_count(self) -> int:

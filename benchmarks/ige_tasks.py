@@ -1,0 +1,172 @@
+"""Upstream IsaacGymEnvs tasks, unmodified, trained with their own YAML defaults and played.
+
+For each task: ``python train.py task=<T> ige_root=<checkout> headless=True [--train-args]`` as
+a user would (wall clock from the command, the reward curve from the epoch lines), then the
+run's checkpoint is played on ``--play-envs`` envs for ``--play-seconds`` of simulated time,
+measuring the behaviour IsaacGymEnvs documents for the task:
+
+    Cartpole      mean episode length (500 = balanced to the time limit)
+    Ant/Humanoid  mean forward speed of the torso along +x (the target direction) [m/s]
+    BallBalance   share of episodes that kept the ball on the tray to the time limit
+    Quadcopter    mean distance to the target (0, 0, 1) over the second half of play [m]
+    Anymal        mean planar velocity tracking error |cmd_xy - v_xy| (base frame) [m/s]
+    FrankaCabinet mean drawer opening at the end of play [m]
+
+    python benchmarks/ige_tasks.py --ige-root ../shared/ige-upstream --tasks Cartpole Ant --out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+EPOCH = re.compile(r"epoch\s+(\d+)/(\d+)\s+reward\s+(\S+).*?([\d,]+) steps/s")
+
+
+def train(task: str, ige_root: str, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-u", os.path.join(ROOT, "train.py"), f"task={task}", f"ige_root={ige_root}",
+           "headless=True", f"experiment=ige_{task}", *extra]  # fmt: skip
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    curve, rates, run_dir, tail = [], [], None, []
+    for line in proc.stdout:
+        tail = (tail + [line.rstrip()])[-20:]
+        m = EPOCH.search(line)
+        if m:
+            epoch, reward = int(m.group(1)), m.group(3)
+            rates.append(int(m.group(4).replace(",", "")))
+            if reward != "n/a":
+                curve.append((epoch, round(time.time() - t0, 1), float(reward)))
+        if line.startswith("run directory:"):
+            run_dir = line.split(":", 1)[1].strip()
+    proc.wait()
+    wall = time.time() - t0
+    if proc.returncode != 0 or run_dir is None:
+        return {"task": task, "error": "\n".join(tail), "returncode": proc.returncode}
+    steady = sorted(rates[5:]) or rates
+    sampled = curve[:: max(1, len(curve) // 25)] + curve[-1:]
+    return {
+        "task": task,
+        "run_dir": run_dir,
+        "wall_s": round(wall, 1),
+        "curve": sampled,
+        "final_reward": curve[-1][2] if curve else None,
+        "steps_per_s": steady[len(steady) // 2] if steady else None,
+    }
+
+
+def behaviour(task: str, env, steps: int, policy) -> dict:
+    import torch
+
+    n = env.num_envs
+    obs = env.reset()["obs"]
+    acc, count, ended, kept, lengths = 0.0, 0, 0, 0, []
+    length = torch.zeros(n, device=env.device)
+    for step in range(steps):
+        with torch.no_grad():
+            obs_dict, _, done, _ = env.step(policy(obs))
+        obs = obs_dict["obs"]
+        length += 1
+        ids = (done != 0).nonzero(as_tuple=False).flatten()
+        if len(ids):
+            lengths += length[ids].tolist()
+            full = length[ids] >= env.max_episode_length - 1
+            ended += len(ids)
+            kept += int(full.sum())
+            length[ids] = 0
+        if task in ("Ant", "Humanoid"):
+            acc += float(env.root_states[:, 7].mean()) if env.root_states.dim() == 2 else 0.0
+            count += 1
+        elif task == "Quadcopter" and step >= steps // 2:
+            target = torch.tensor([0.0, 0.0, 1.0], device=env.device)
+            acc += float((env.root_positions - target).norm(dim=-1).mean())
+            count += 1
+        elif task == "Anymal" and step >= 50:
+            from mytasks.utils.torch_jit_utils import quat_rotate_inverse
+
+            v = quat_rotate_inverse(env.root_states[:, 3:7], env.root_states[:, 7:10])[:, 0:2]
+            acc += float((env.commands[:, 0:2] - v).norm(dim=-1).mean())
+            count += 1
+    out = {"play_envs": n, "play_steps": steps, "episodes_ended": ended}
+    if task == "Cartpole":
+        out["mean_episode_length"] = sum(lengths) / len(lengths) if lengths else float(steps)
+    elif task in ("Ant", "Humanoid"):
+        out["forward_speed_mps"] = acc / max(count, 1)
+    elif task == "BallBalance":
+        out["episodes_ball_kept_share"] = kept / ended if ended else None
+    elif task == "Quadcopter":
+        out["distance_to_target_m"] = acc / max(count, 1)
+    elif task == "Anymal":
+        out["tracking_error_mps"] = acc / max(count, 1)
+    elif task == "FrankaCabinet":
+        out["drawer_opening_m"] = float(env.cabinet_dof_pos[:, 3].mean())
+    return out
+
+
+def play(task: str, ige_root: str, run_dir: str, envs: int, seconds: float) -> dict:
+    from omegaconf import OmegaConf
+
+    from mytasks.rl import checkpoints, runner
+    from mytasks.rl.env import register_rlgpu
+    from mytasks.tasks import build_task
+    from mytasks.utils.config import resolved
+    from mytasks.utils.run_config import load_config
+
+    cfg = load_config([f"task={task}", f"ige_root={ige_root}", "test=True", f"checkpoint={run_dir}",
+                       f"num_envs={envs}", "headless=True"])  # fmt: skip
+    res = resolved(cfg)
+    params = runner.train_params(OmegaConf.to_container(res.train, resolve=True), res.rl_device)
+    name = res.train.params.config.name
+    path = checkpoints.resolve(run_dir, name, last=False)
+    state = checkpoints.load(path, trust=False)
+    env = build_task(res, headless=True)
+    register_rlgpu(lambda **_: env)
+    player = runner.load_player(params, state, path, res.task.name)
+    policy = lambda obs: player.get_action(obs, is_deterministic=True)  # noqa: E731
+    steps = int(seconds / (env.dt if hasattr(env, "dt") else res.task.sim.dt))
+    return behaviour(task, env, steps, policy)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ige-root", required=True)
+    ap.add_argument("--tasks", nargs="+", default=["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance",
+                                                   "Quadcopter", "FrankaCabinet"])  # fmt: skip
+    ap.add_argument("--train-args", nargs="*", default=[], help="extra train.py overrides for every task")
+    ap.add_argument("--task-args", nargs="*", default=[], help="Task:key=value overrides for one task")
+    ap.add_argument("--play-envs", type=int, default=1024)
+    ap.add_argument("--play-seconds", type=float, default=10.0)
+    ap.add_argument("--play-only", nargs="*", default=[], help="Task=run_dir: play an existing run")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    root = os.path.abspath(args.ige_root)
+    runs = dict(a.split("=", 1) for a in args.play_only)
+    results = []
+    for task in args.tasks:
+        extra = args.train_args + [a.split(":", 1)[1] for a in args.task_args if a.split(":", 1)[0] == task]
+        r = {"task": task, "run_dir": runs[task]} if task in runs else train(task, root, extra)
+        r["train_args"] = extra
+        if "error" not in r:
+            # Play in a fresh process: the engine's kernels are per process anyway.
+            call = f"play({task!r}, {root!r}, {r['run_dir']!r}, {args.play_envs}, {args.play_seconds})"
+            code = f"import json,sys; sys.path.insert(0, {ROOT!r}); from benchmarks.ige_tasks import play; "
+            code += f"print('RESULT', json.dumps({call}))"
+            p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+            line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
+            r["play"] = json.loads(line[7:]) if line else {"error": (p.stdout + p.stderr)[-1500:]}
+        results.append(r)
+        print(json.dumps(r), flush=True)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Upstream IsaacGymEnvs 1.5.1 task files, unmodified, on mytasks (``ige_root=``).
+
+They live in ../shared/ige-upstream (test material); any checkout with the upstream layout
+works through ``MYTASKS_IGE_ROOT``. Each task is built once with 16 envs on the CPU, stepped
+with random actions, then held still to check what the engine does against what the robot
+should do (zero-action physics).
+"""
+
+import os
+
+import pytest
+import torch
+
+from mytasks.utils.paths import PROJECT_DIR
+
+IGE = os.environ.get("MYTASKS_IGE_ROOT", os.path.join(os.path.dirname(PROJECT_DIR), "shared", "ige-upstream"))
+pytestmark = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(IGE, "isaacgymenvs", "tasks")),
+    reason=f"no IsaacGymEnvs checkout at {IGE} (set MYTASKS_IGE_ROOT to one)",
+)
+TASKS = ["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance", "Quadcopter", "FrankaCabinet"]
+_built = {}
+
+
+def task(name, fresh=False):
+    """The task built once per session (16 envs, CPU), in a scratch folder (some write files);
+    ``fresh``: a second instance, untouched by the random-action test."""
+    key = (name, fresh)
+    if key not in _built:
+        from mytasks.tasks import build_task
+        from mytasks.utils.config import compose, resolved
+
+        cfg = compose([f"task={name}", f"ige_root={IGE}", "num_envs=16", "sim_device=cpu", "rl_device=cpu",
+                       "pipeline=cpu", "headless=True"])  # fmt: skip
+        here = os.getcwd()
+        os.chdir(_scratch())
+        try:
+            _built[key] = build_task(resolved(cfg), headless=True)
+        finally:
+            os.chdir(here)
+    return _built[key]
+
+
+def _scratch():
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), "mytasks-ige-tests")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _zero(env):
+    return torch.zeros(env.num_envs, env.num_actions)
+
+
+def _reset_all(env):
+    env.reset_idx(torch.arange(env.num_envs))
+    env.reset_buf[:] = 0
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_builds_and_steps_random_actions(name):
+    env = task(name)
+    env.reset()
+    for _ in range(50):
+        obs, rew, done, _ = env.step(2 * torch.rand(env.num_envs, env.num_actions) - 1)
+    assert obs["obs"].shape == (16, env.num_obs)
+    assert torch.isfinite(obs["obs"]).all() and torch.isfinite(rew).all()
+
+
+def test_ant_settles_at_a_steady_torso_height():
+    env = task("Ant")
+    _reset_all(env)
+    z = []
+    for _ in range(240):  # 4 s
+        env.step(_zero(env))
+        z.append(env.root_states[:, 2].clone())
+    z = torch.stack(z)
+    assert (env.progress_buf >= 239).all(), "an ant fell over (terminated) without actions"
+    assert (z[-60:].max(0).values - z[-60:].min(0).values).max() < 0.015  # the last second: steady
+    assert (z[-1] > 0.3).all()  # on its legs, torso off the ground
+
+
+def test_humanoid_falls_within_about_a_second():
+    env = task("Humanoid")
+    _reset_all(env)
+    fell = torch.zeros(env.num_envs, dtype=torch.bool)
+    steps_to_fall = torch.full((env.num_envs,), -1)
+    for step in range(90):  # 1.5 s
+        env.step(_zero(env))
+        new = (env.reset_buf != 0) & ~fell
+        steps_to_fall[new] = step
+        fell |= env.reset_buf != 0
+    assert fell.all(), "a humanoid stood for 1.5 s without actions"
+    assert (steps_to_fall >= 12).all()  # not at once: it topples (> 0.2 s)
+
+
+def test_ball_stays_on_a_level_table_for_two_seconds():
+    env = task("BallBalance", fresh=True)
+    _reset_all(env)
+    env.root_states[:, 1, 0:3] = torch.tensor([0.0, 0.0, env.tray_height + 0.02 + env.ball_radius])
+    env.root_states[:, 1, 3:7] = torch.tensor([0.0, 0.0, 0.0, 1.0])
+    env.root_states[:, 1, 7:13] = 0.0
+    env.gym.set_actor_root_state_tensor(env.sim, env.root_tensor)
+    for _ in range(200):  # 2 s
+        env.step(_zero(env))
+        assert (env.ball_positions[:, 0:2].norm(dim=-1) < 0.5).all()  # the tray's radius: still on it
+        assert (env.ball_positions[:, 2] > env.tray_height).all()
+    assert (env.root_states[:, 0, 2] - env.tray_height).abs().max() < 0.02  # the table held level
+
+
+def test_quadcopter_holds_altitude_on_hover_thrust():
+    env = task("Quadcopter", fresh=True)
+    _reset_all(env)
+    env.root_states[:, 3:7] = torch.tensor([0.0, 0.0, 0.0, 1.0])
+    env.root_states[:, 7:13] = 0.0
+    env.dof_states[:] = 0.0
+    env.dof_position_targets[:] = 0.0
+    env.gym.set_actor_root_state_tensor(env.sim, env.root_tensor)
+    env.gym.set_dof_state_tensor(env.sim, env.dof_state_tensor)
+    mass = sum(p.mass for p in env.gym.get_actor_rigid_body_properties(env.envs[0], 0))
+    start = env.root_positions[:, 2].clone()
+    env.thrusts[:] = mass * 9.81 / 4
+    for _ in range(100):  # 1 s
+        env.step(_zero(env))
+    assert (env.root_positions[:, 2] - start).abs().max() < 0.05
+
+
+@pytest.mark.xfail(reason="panda_joint2 still moves 0.05-0.12 rad in 2 s after a reset; not yet explained", strict=True)
+def test_franka_holds_its_pose_with_gravity_off():
+    env = task("FrankaCabinet", fresh=True)
+    props = env.gym.get_actor_rigid_body_properties(env.envs[0], 0)
+    from mytasks.sim import gymapi
+
+    assert all(p.flags & gymapi.RIGID_BODY_DISABLE_GRAVITY for p in props)
+    _reset_all(env)
+    env.step(_zero(env))
+    start = env.franka_dof_pos.clone()
+    for _ in range(120):  # 2 s
+        env.step(_zero(env))
+    # With gravity on, its 400 N m/rad drives would sag by ~0.02 rad; with it off, nothing moves.
+    assert (env.franka_dof_pos[:, :7] - start[:, :7]).abs().max() < 2e-3
+
+
+def test_anymal_holds_its_default_pose_height():
+    env = task("Anymal")
+    _reset_all(env)
+    z = []
+    for _ in range(250):  # 5 s at 50 Hz
+        env.step(_zero(env))
+        z.append(env.root_states[:, 2].clone())
+    z = torch.stack(z)
+    settled = z[50:]  # after the first second
+    assert (settled.max(0).values - settled.min(0).values).max() < 0.02
+    assert (settled > 0.4).all()
