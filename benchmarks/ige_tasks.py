@@ -65,6 +65,8 @@ def train(task: str, ige_root: str, extra: list[str]) -> dict:
 def behaviour(task: str, env, steps: int, policy) -> dict:
     import torch
 
+    from mytasks.utils.torch_jit_utils import quat_rotate_inverse
+
     n = env.num_envs
     obs = env.reset()["obs"]
     acc, count, ended, kept, lengths = 0.0, 0, 0, 0, []
@@ -89,8 +91,6 @@ def behaviour(task: str, env, steps: int, policy) -> dict:
             acc += float((env.root_positions - target).norm(dim=-1).mean())
             count += 1
         elif task == "Anymal" and step >= 50:
-            from mytasks.utils.torch_jit_utils import quat_rotate_inverse
-
             v = quat_rotate_inverse(env.root_states[:, 3:7], env.root_states[:, 7:10])[:, 0:2]
             acc += float((env.commands[:, 0:2] - v).norm(dim=-1).mean())
             count += 1

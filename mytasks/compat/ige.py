@@ -5,8 +5,9 @@
 ``config.yaml`` with the checkout's ``cfg/task`` and ``cfg/train`` over mytasks' own (the
 checkout's win where both have a file). ``task_class(root, name)`` finds ``class <name>(`` in
 the checkout's tasks package and imports that module as ``isaacgymenvs.tasks.<module>`` with
-the ``isaacgym`` names served by ``mytasks.compat``. What the task calls and mytasks lacks is
-reported by ``explain(error, root)`` as one line naming the isaacgym name and the file's line.
+the ``isaacgym`` names served by ``mytasks.compat``; ``construct`` builds it. What the task calls
+and mytasks lacks is reported by ``explain(error, root)`` as one line naming the isaacgym name
+and the file's line.
 """
 
 from __future__ import annotations
@@ -83,6 +84,17 @@ def task_class(root: str, name: str):
     except (ImportError, AttributeError) as e:
         raise UserError(explain(e, pkg) or f"{name}: importing isaacgymenvs.tasks.{module} failed: {e}") from e
     return getattr(mod, name)
+
+
+def construct(task_class, kwargs: dict, root: str):
+    """``task_class(**kwargs)``, with a missing isaacgym name reported as ``explain`` does."""
+    try:
+        return task_class(**kwargs)
+    except (AttributeError, ImportError) as e:
+        line = explain(e, find_package(root))
+        if line is None:
+            raise
+        raise UserError(line) from e
 
 
 _MISSING = (

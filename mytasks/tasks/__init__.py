@@ -83,13 +83,4 @@ def build_task(cfg, *, headless: bool | None = None):
                   force_render=cfg.force_render)  # fmt: skip
     if not ige_root:
         return isaacgym_task_map[name](**kwargs)
-    try:
-        return isaacgym_task_map[name](**kwargs)
-    except (AttributeError, ImportError, NotImplementedError) as e:
-        from mytasks.compat import ige
-        from mytasks.utils.config import UserError
-
-        line = ige.explain(e, ige.find_package(ige_root))
-        if line is None:
-            raise
-        raise UserError(line) from e
+    return ige.construct(isaacgym_task_map[name], kwargs, ige_root)

@@ -83,7 +83,6 @@ class Asset:
         self.dof_q: list[int] = []
         self.dof_qd: list[int] = []
         self.dof_is_rotation: list[bool] = []
-        self.dof_joint: list[int] = []
         for j, jt in enumerate(b.joint_type):
             if newton.JointType(int(jt)).name in _FREE_OR_FIXED:
                 continue
@@ -98,7 +97,6 @@ class Asset:
                 self.dof_q.append(b.joint_q_start[j] + k)
                 self.dof_qd.append(b.joint_qd_start[j] + k)
                 self.dof_is_rotation.append(int(jt) != int(newton.JointType.PRISMATIC) and k >= lin)
-                self.dof_joint.append(j)
         self.coord_count = len(b.joint_q)
         self.qd_count = len(b.joint_qd)
         self.dof_properties = self._default_dof_properties(b)
@@ -198,13 +196,13 @@ class Asset:
             ctrl, force = col["ctrlrange"][a], col["forcerange"][a]
             props = gt.ActuatorProperties(
                 motor_effort=float(gear[0]),
-                control_limited=bool(col["ctrllimited"][a]) if a < len(col["ctrllimited"]) else False,
+                control_limited=bool(col["ctrllimited"][a]),
                 lower_control_limit=float(ctrl[0]), upper_control_limit=float(ctrl[1]),
-                force_limited=bool(col["forcelimited"][a]) if a < len(col["forcelimited"]) else False,
+                force_limited=bool(col["forcelimited"][a]),
                 lower_force_limit=float(force[0]), upper_force_limit=float(force[1]),
             )  # fmt: skip
-            name = col["label"][a] if a < len(col["label"]) else ""
-            out.append((dof, _short(str(name)) or (self.dof_names[dof] if dof >= 0 else f"actuator{a}"), props))
+            name = _short(str(col["label"][a])) or (self.dof_names[dof] if dof >= 0 else f"actuator{a}")
+            out.append((dof, name, props))
         return out
 
 

@@ -129,28 +129,24 @@ class StateTensors:
 
     # ------------------------------------------------------------------ setters
     def set_dof_actuation_force(self, forces: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
-        forces = _shaped(forces, (self.num_dofs,), "DOF actuation force")
-        dofs = self._dofs_of(actor_ids)
-        if dofs is None:
-            self.joint_f[self.dof_qd_idx] = forces * self.effort_mask
-        else:
-            self.joint_f[self.dof_qd_idx[dofs]] = forces[dofs] * self.effort_mask[dofs]
+        forces = shaped(forces, (self.num_dofs,), "DOF actuation force")
+        self._write_dofs(self.joint_f, self.dof_qd_idx, forces * self.effort_mask, actor_ids)
 
     def set_dof_position_target(self, targets: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
-        targets = _shaped(targets, (self.num_dofs,), "DOF position target")
-        dofs = self._dofs_of(actor_ids)
-        if dofs is None:
-            self.target_q[self.dof_q_idx] = targets
-        else:
-            self.target_q[self.dof_q_idx[dofs]] = targets[dofs]
+        targets = shaped(targets, (self.num_dofs,), "DOF position target")
+        self._write_dofs(self.target_q, self.dof_q_idx, targets, actor_ids)
 
     def set_dof_velocity_target(self, targets: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
-        targets = _shaped(targets, (self.num_dofs,), "DOF velocity target")
+        targets = shaped(targets, (self.num_dofs,), "DOF velocity target")
+        self._write_dofs(self.target_qd, self.dof_qd_idx, targets, actor_ids)
+
+    def _write_dofs(self, dst: torch.Tensor, dst_idx: torch.Tensor, values: torch.Tensor, actor_ids) -> None:
+        """``dst[dst_idx] = values`` for every DOF, or only for the DOFs of ``actor_ids``."""
         dofs = self._dofs_of(actor_ids)
         if dofs is None:
-            self.target_qd[self.dof_qd_idx] = targets
+            dst[dst_idx] = values
         else:
-            self.target_qd[self.dof_qd_idx[dofs]] = targets[dofs]
+            dst[dst_idx[dofs]] = values[dofs]
 
     def _dofs_of(self, actor_ids: torch.Tensor | None) -> torch.Tensor | None:
         if actor_ids is None:
@@ -161,7 +157,7 @@ class StateTensors:
         return self.actor_dofs[ids].reshape(-1)
 
     def set_dof_state(self, dof_state: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
-        dof_state = _shaped(dof_state, (self.num_dofs, 2), "DOF state")
+        dof_state = shaped(dof_state, (self.num_dofs, 2), "DOF state")
         self.bodies_stale = True
         dofs = self._dofs_of(actor_ids)
         if dofs is None:
@@ -174,7 +170,7 @@ class StateTensors:
     def set_root_state(self, root_state: torch.Tensor, actor_ids: torch.Tensor | None = None) -> None:
         """Moves actors: a floating base through its free joint (pose and velocities), a fixed
         base by moving the joint that holds it to the world (pose only), as Isaac Gym does."""
-        root_state = _shaped(root_state, (self.num_actors, 13), "actor root state")
+        root_state = shaped(root_state, (self.num_actors, 13), "actor root state")
         self.bodies_stale = True
         ids = (
             torch.arange(self.num_actors, device=self.device)
@@ -191,7 +187,7 @@ class StateTensors:
         self.qd[self.free_qd_idx[ids]] = root_state[ids, 7:13]
 
 
-def _shaped(t: torch.Tensor, shape: tuple, what: str) -> torch.Tensor:
+def shaped(t: torch.Tensor, shape: tuple, what: str) -> torch.Tensor:
     """``t`` viewed as ``shape``: like Isaac Gym, any tensor with the right number of elements."""
     if tuple(t.shape) == shape:
         return t
