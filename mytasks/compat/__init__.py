@@ -63,7 +63,7 @@ def enable(tasks_path: str | None = None) -> None:
 
 def _install() -> None:
     from mytasks import sim
-    from mytasks.compat import gymutil
+    from mytasks.sim import gymutil
     from mytasks.tasks.base import vec_task
     from mytasks.utils import torch_jit_utils
 

@@ -1,6 +1,7 @@
 """The isaacgym API (``gymapi``, ``gymtorch``) with a choice of physics engine.
 
-Tasks import ``from mytasks.sim import gymapi, gymtorch`` and never name an engine. The
+Tasks import ``from mytasks.sim import gymapi, gymtorch`` (and ``mytasks.sim.gymutil``, which
+needs no engine) and never name an engine. The
 engine is chosen once per process with :func:`select_backend` before the first task module is
 imported: ``newton`` (the default, Newton with the MuJoCo-Warp solver) or ``physx`` (the real
 Isaac Gym, when it is installed).

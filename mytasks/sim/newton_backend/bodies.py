@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from mytasks.sim import types as gt
+from mytasks.sim.newton_backend.state_tensors import shaped
+from mytasks.utils.torch_jit_utils import quat_apply, quat_conjugate, quat_mul, quaternion_to_matrix
 
 
 def add_attractor_joints(builder, env) -> list[int]:
@@ -56,6 +58,10 @@ class Bodies:
         self.body_q = wp.to_torch(world.state.body_q).view(-1, 7)
         self.body_qd = wp.to_torch(world.state.body_qd).view(-1, 6)
         self.body_f = wp.to_torch(world.state.body_f).view(-1, 6)
+        # Model arrays are written in place (assign), so these views stay valid.
+        self.mass = wp.to_torch(world.model.body_mass)
+        self.com = wp.to_torch(world.model.body_com).view(-1, 3)
+        self.inertia = wp.to_torch(world.model.body_inertia).view(-1, 3, 3)
         self.forces_pending = False
         self.sensor_tensor = torch.zeros(0, 6, device=self.device)
         self._sensors = None
@@ -101,18 +107,18 @@ class Bodies:
         if forces is not None:
             f = _as_rows(forces, n, 3, "rigid body force", self.device)
             if int(space) == int(gt.LOCAL_SPACE):
-                f = _rotate(rot, f)
+                f = quat_apply(rot, f)
             wrench[:, 0:3] = f
             if positions is not None:
                 p = _as_rows(positions, n, 3, "force position", self.device)
                 if int(space) == int(gt.LOCAL_SPACE):
-                    p = _rotate(rot, p) + self.body_q[:, 0:3]
-                com = self.body_q[:, 0:3] + _rotate(rot, self._com())
+                    p = quat_apply(rot, p) + self.body_q[:, 0:3]
+                com = self.body_q[:, 0:3] + quat_apply(rot, self.com)
                 wrench[:, 3:6] += torch.cross(p - com, f, dim=-1)
         if torques is not None:
             t = _as_rows(torques, n, 3, "rigid body torque", self.device)
             if int(space) == int(gt.LOCAL_SPACE):
-                t = _rotate(rot, t)
+                t = quat_apply(rot, t)
             wrench[:, 3:6] += t
         self.body_f.copy_(wrench)
         self.forces_pending = True
@@ -121,11 +127,6 @@ class Bodies:
         if self.forces_pending:
             self.body_f.zero_()
             self.forces_pending = False
-
-    def _com(self) -> torch.Tensor:
-        import warp as wp
-
-        return wp.to_torch(self.world.model.body_com).view(-1, 3)
 
     # ------------------------------------------------------------------ force sensors
     def enable_sensors(self) -> torch.Tensor:
@@ -147,6 +148,7 @@ class Bodies:
             pos=torch.as_tensor(pos, **f32).view(-1, 3),
             rot=torch.as_tensor(rot, **f32).view(-1, 4),
             world_frame=torch.as_tensor(world_frame, dtype=torch.bool, device=self.device).view(-1, 1),
+            gravity=torch.as_tensor(tuple(w.params.gravity), **f32),
         )
         self.sensor_tensor = torch.zeros(len(body), 6, **f32)
         if body:
@@ -164,65 +166,23 @@ class Bodies:
         qdd = w.body_accelerations()[b]
         q, qd = self.body_q[b], self.body_qd[b]
         rot = q[:, 3:7]
-        m = wp.to_torch(w.model.body_mass)[b].unsqueeze(-1)
-        inertia = wp.to_torch(w.model.body_inertia).view(-1, 3, 3)[b]
-        com_w = q[:, 0:3] + _rotate(rot, self._com()[b])
-        gravity = torch.as_tensor(tuple(w.params.gravity), dtype=torch.float32, device=self.device)
+        com_w = q[:, 0:3] + quat_apply(rot, self.com[b])
         gravcomp = getattr(getattr(w.model, "mujoco", None), "gravcomp", None)
         g_scale = 1.0 - wp.to_torch(gravcomp)[b].unsqueeze(-1) if gravcomp is not None else 1.0
-        force = m * (qdd[:, 0:3] - g_scale * gravity)
+        force = self.mass[b].unsqueeze(-1) * (qdd[:, 0:3] - g_scale * s["gravity"])
         # Inertia about the centre of mass in the world frame: R I R^T.
-        R = _matrix(rot)
-        I_w = R @ inertia @ R.transpose(1, 2)
+        R = quaternion_to_matrix(torch.cat((rot[:, 3:4], rot[:, 0:3]), dim=-1))
+        I_w = R @ self.inertia[b] @ R.transpose(1, 2)
         omega, alpha = qd[:, 3:6], qdd[:, 3:6]
         spin = (I_w @ omega.unsqueeze(-1)).squeeze(-1)
         torque = (I_w @ alpha.unsqueeze(-1)).squeeze(-1) + torch.cross(omega, spin, dim=-1)
-        p_s = q[:, 0:3] + _rotate(rot, s["pos"])
+        p_s = q[:, 0:3] + quat_apply(rot, s["pos"])
         torque = torque + torch.cross(com_w - p_s, force, dim=-1)
-        sensor_rot = _quat_mul(rot, s["rot"])
-        local_f, local_t = _rotate(_conj(sensor_rot), force), _rotate(_conj(sensor_rot), torque)
+        to_sensor = quat_conjugate(quat_mul(rot, s["rot"]))
+        local_f, local_t = quat_apply(to_sensor, force), quat_apply(to_sensor, torque)
         self.sensor_tensor[:, 0:3] = torch.where(s["world_frame"], force, local_f)
         self.sensor_tensor[:, 3:6] = torch.where(s["world_frame"], torque, local_t)
 
 
 def _as_rows(t, n: int, width: int, what: str, device) -> torch.Tensor:
-    t = torch.as_tensor(t, device=device, dtype=torch.float32)
-    if t.numel() != n * width:
-        raise ValueError(f"{what} tensor has {t.numel()} elements, expected {n} x {width} = {n * width}")
-    return t.reshape(n, width)
-
-
-def _conj(q: torch.Tensor) -> torch.Tensor:
-    return torch.cat((-q[:, 0:3], q[:, 3:4]), dim=-1)
-
-
-def _rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    xyz, w = q[:, 0:3], q[:, 3:4]
-    t = 2.0 * torch.cross(xyz, v, dim=-1)
-    return v + w * t + torch.cross(xyz, t, dim=-1)
-
-
-def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    ax, ay, az, aw = a.unbind(-1)
-    bx, by, bz, bw = b.unbind(-1)
-    return torch.stack(
-        (
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        ),
-        dim=-1,
-    )
-
-
-def _matrix(q: torch.Tensor) -> torch.Tensor:
-    x, y, z, w = q.unbind(-1)
-    return torch.stack(
-        (
-            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
-        ),
-        dim=-1,
-    ).view(-1, 3, 3)  # fmt: skip
+    return shaped(torch.as_tensor(t, device=device, dtype=torch.float32), (n, width), what)

@@ -7,7 +7,7 @@ Aggregates group an env's actors for PhysX's broad phase; Newton needs no such g
 
 from __future__ import annotations
 
-import numpy as np
+from copy import deepcopy
 
 from mytasks.sim import types as gt
 from mytasks.sim.newton_backend.assets import Asset, ForceSensor, Procedural
@@ -62,13 +62,9 @@ class BodyCalls:
             print(f"  dof  {i:3d} {name} limits [{p['lower']:.4g}, {p['upper']:.4g}] armature {p['armature']:.4g}")
 
     def get_actor_rigid_body_properties(self, env, actor: int) -> list[gt.RigidBodyProperties]:
-        from copy import deepcopy
-
         return [deepcopy(p) for p in env.actors[actor].body_props]
 
     def set_actor_rigid_body_properties(self, env, actor: int, props, recomputeInertia: bool = False) -> bool:
-        from copy import deepcopy
-
         a = env.actors[actor]
         if len(props) != a.asset.body_count:
             raise ValueError(f"{len(props)} rigid body properties for an actor with {a.asset.body_count} bodies")
@@ -103,10 +99,9 @@ class BodyCalls:
         world = env._sim.world
         if world is not None:
             world.tensors.update_bodies()
-            pose = world.tensors.body_q[env.index * world.bodies_per_env + handle].cpu().numpy().astype(float)
-            return gt.Transform(gt.Vec3(*pose[0:3]), gt.Quat(*pose[3:7]))
+            return gt.Transform.from_buffer(world.tensors.body_q[env.index * world.bodies_per_env + handle].tolist())
         body_q = actor.asset.builder(actor.self_collisions).body_q
-        root, body = _transform(body_q[0]), _transform(body_q[handle - actor.body_offset])
+        root, body = gt.Transform.from_buffer(body_q[0]), gt.Transform.from_buffer(body_q[handle - actor.body_offset])
         return actor.pose * (root.inverse() * body)
 
     # ------------------------------------------------------------------ forces
@@ -156,8 +151,6 @@ class BodyCalls:
     def create_rigid_body_attractor(self, env, props: gt.AttractorProperties) -> int:
         if env._sim.world is not None:
             raise RuntimeError("create_rigid_body_attractor after prepare_sim: build the whole scene first")
-        from copy import deepcopy
-
         env.attractors.append(deepcopy(props))
         return len(env.attractors) - 1
 
@@ -170,8 +163,6 @@ class BodyCalls:
             world.notify_properties_changed(joints=True)
 
     def get_attractor_properties(self, env, attractor: int) -> gt.AttractorProperties:
-        from copy import deepcopy
-
         return deepcopy(env.attractors[attractor])
 
     # ------------------------------------------------------------------ aggregates
@@ -180,8 +171,3 @@ class BodyCalls:
 
     def end_aggregate(self, env) -> bool:
         return True
-
-
-def _transform(x) -> gt.Transform:
-    x = np.asarray(list(x), dtype=float)
-    return gt.Transform(gt.Vec3(*x[0:3]), gt.Quat(*x[3:7]))

@@ -1,8 +1,9 @@
 """``isaacgym.gymutil`` for tasks and scripts: command-line and device helpers, and debug-draw
 geometry that draws into the viewer (``gym.add_lines``) or does nothing without one.
 
-Written for this project from the names Isaac Gym scripts use; served as ``isaacgym.gymutil``
-when ``mytasks.compat`` is imported.
+Engine-independent (it uses only the value types and the Gym's own calls). Written for this
+project from the names Isaac Gym scripts use; served as ``isaacgym.gymutil`` when
+``mytasks.compat`` is imported.
 """
 
 from __future__ import annotations
@@ -94,9 +95,7 @@ class LineGeometry:
 
     def instance_verts(self, pose: gt.Transform) -> np.ndarray:
         """The segments moved by ``pose``: (n, 2, 3)."""
-        pts = self.verts.reshape(-1, 3)
-        moved = np.array([list(pose.transform_point(gt.Vec3(*p))) for p in pts], dtype=np.float32)
-        return moved.reshape(-1, 2, 3)
+        return _posed(self.verts, pose)
 
 
 class AxesGeometry(LineGeometry):
@@ -156,7 +155,7 @@ def _on_sphere(radius: float, lat: float, lon: float) -> tuple:
 def _posed(segments, pose: gt.Transform | None):
     pts = np.asarray(segments, dtype=np.float32).reshape(-1, 3)
     if pose is not None:
-        pts = np.array([list(pose.transform_point(gt.Vec3(*p))) for p in pts], dtype=np.float32)
+        pts = np.array([list(p) for p in pose.transform_points(pts)], dtype=np.float32)
     return pts.reshape(-1, 2, 3)
 
 
