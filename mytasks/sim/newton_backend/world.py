@@ -17,10 +17,10 @@ from mytasks.sim.newton_backend.cameras import Cameras
 from mytasks.sim.newton_backend.runtime import preload_step_kernels
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
+from mytasks.sim.newton_backend.stiffness import settle_substeps
 
 _UNLIMITED = 1.0e10
 _NO_EFFORT_LIMIT = 1.0e9
-_MAX_AUTO_SUBSTEPS = 8  # beyond this, armature (see World._settle_substeps)
 
 
 class World:
@@ -121,68 +121,8 @@ class World:
             # An iteration cap reached is the solver stopping early, as PhysX does every step,
             # not lost contacts; capacity overflows still print (and World warns once).
             opt.warn_overflow &= ~int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
-        self._settle_substeps(solver)
+        settle_substeps(self.params, self.model, solver, self.qd_per_env)
         return solver
-
-    def _settle_substeps(self, solver) -> None:
-        """Raises ``substeps`` where a drive or joint spring is too stiff for the step.
-
-        Isaac Gym's (PhysX's) drives are implicit and stable at any gain; MuJoCo integrates
-        stiffness explicitly, which diverges once omega h > 2 (omega = sqrt(k / M_ii), the DOF's
-        own inertia M_ii including armature). Substeps are raised until omega h <= 1, with one
-        line saying so; a task YAML that sets ``sim.newton.auto_substeps: False`` keeps its own.
-        """
-        if not self.params.newton.auto_substeps:
-            return
-        import mujoco
-
-        m = getattr(solver, "mj_model", None)
-        if m is None or m.nv == 0:
-            return
-        d = mujoco.MjData(m)
-        mujoco.mj_forward(m, d)
-        stiffness = np.zeros(m.nv)
-        for j in range(m.njnt):
-            if m.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
-                stiffness[m.jnt_dofadr[j]] += m.jnt_stiffness[j]
-        for a in range(m.nu):  # position servos: force = kp (target - q), kp = -biasprm[1]
-            servo = m.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
-            if m.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and servo:
-                kp = max(0.0, -float(m.actuator_biasprm[a, 1])) * abs(float(m.actuator_gear[a, 0]))
-                stiffness[m.jnt_dofadr[m.actuator_trnid[a, 0]]] += kp
-        full = np.zeros((m.nv, m.nv))
-        mujoco.mj_fullM(m, d, full)
-        inertia = np.diag(full)
-        omega = np.sqrt(np.where(inertia > 0, stiffness / np.maximum(inertia, 1e-12), 0.0))
-        substeps = max(1, self.params.substeps)
-        needed = int(np.ceil(float(omega.max()) * self.params.dt))
-        if needed <= substeps:
-            return
-        dof = int(omega.argmax())
-        chosen = min(needed, _MAX_AUTO_SUBSTEPS)
-        print(f"mytasks: sim.substeps {substeps} -> {chosen}: a stiffness of {stiffness[dof]:.4g} on a DOF of inertia "
-              f"{inertia[dof]:.3g} kg m^2 needs it to integrate stably at dt {self.params.dt:g} s "
-              "(sim.newton.auto_substeps: False keeps the YAML's)", flush=True)  # fmt: skip
-        self.params.substeps = chosen
-        h = self.params.dt / chosen
-        stiff = np.nonzero(omega * h > 1.0)[0]
-        if len(stiff) == 0:
-            return
-        # Beyond the cap, the stiffest DOFs get the armature that makes omega h = 1: like an implicit
-        # drive, they reach their targets within about one substep.
-        to_newton = solver.mjc_dof_to_newton_dof.numpy()[0]
-        armature = self.model.joint_armature.numpy()
-        per_world = self.qd_per_env
-        for d in stiff:
-            extra = float(stiffness[d] * h * h - inertia[d])
-            newton_dof = int(to_newton[d])
-            if newton_dof >= 0:
-                armature[newton_dof % per_world :: per_world] += extra
-        self.model.joint_armature.assign(armature)
-        solver.notify_model_changed(__import__("newton").ModelFlags.JOINT_DOF_INERTIAL_PROPERTIES)
-        print(f"mytasks: {len(stiff)} DOF(s) per env still too stiff at {chosen} substeps get armature "
-              f"(up to {float(np.max(stiffness[stiff] * h * h - inertia[stiff])):.3g} kg m^2) so that their drives "
-              "settle in one substep, as implicit PhysX drives do", flush=True)  # fmt: skip
 
     # ------------------------------------------------------------------ index maps
     def actor_q_base(self, actor) -> int:

@@ -1,0 +1,75 @@
+"""Substeps (and, past a cap, armature) for drives too stiff for MuJoCo's explicit stiffness.
+
+Isaac Gym's (PhysX's) drives are implicit and stable at any gain; MuJoCo integrates stiffness
+explicitly, which diverges once omega h > 2 (omega = sqrt(k / M_ii), the DOF's own inertia
+M_ii including armature). ``settle_substeps`` raises ``substeps`` until omega h <= 1, up to
+``MAX_AUTO_SUBSTEPS``, with one line saying so; DOFs still too stiff then get the armature
+that makes omega h = 1, so that, like an implicit drive, they reach their targets within about
+one substep. A task YAML that sets ``sim.newton.auto_substeps: False`` keeps its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_AUTO_SUBSTEPS = 8
+
+
+def _stiffness_and_inertia(m) -> tuple[np.ndarray, np.ndarray]:
+    """Per MuJoCo DOF: joint spring plus position-servo stiffness, and the inertia matrix's
+    diagonal in the model's initial configuration."""
+    import mujoco
+
+    d = mujoco.MjData(m)
+    mujoco.mj_forward(m, d)
+    stiffness = np.zeros(m.nv)
+    for j in range(m.njnt):
+        if m.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
+            stiffness[m.jnt_dofadr[j]] += m.jnt_stiffness[j]
+    for a in range(m.nu):  # position servos: force = kp (target - q), kp = -biasprm[1]
+        servo = m.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
+        if m.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and servo:
+            kp = max(0.0, -float(m.actuator_biasprm[a, 1])) * abs(float(m.actuator_gear[a, 0]))
+            stiffness[m.jnt_dofadr[m.actuator_trnid[a, 0]]] += kp
+    full = np.zeros((m.nv, m.nv))
+    mujoco.mj_fullM(m, d, full)
+    return stiffness, np.diag(full)
+
+
+def settle_substeps(params, model, solver, qd_per_env: int) -> None:
+    """Raises ``params.substeps`` (and armature in ``model``) as the module says."""
+    if not params.newton.auto_substeps:
+        return
+    m = getattr(solver, "mj_model", None)
+    if m is None or m.nv == 0:
+        return
+    stiffness, inertia = _stiffness_and_inertia(m)
+    omega = np.sqrt(np.where(inertia > 0, stiffness / np.maximum(inertia, 1e-12), 0.0))
+    substeps = max(1, params.substeps)
+    needed = int(np.ceil(float(omega.max()) * params.dt))
+    if needed <= substeps:
+        return
+    dof = int(omega.argmax())
+    chosen = min(needed, MAX_AUTO_SUBSTEPS)
+    print(f"mytasks: sim.substeps {substeps} -> {chosen}: a stiffness of {stiffness[dof]:.4g} on a DOF of inertia "
+          f"{inertia[dof]:.3g} kg m^2 needs it to integrate stably at dt {params.dt:g} s "
+          "(sim.newton.auto_substeps: False keeps the YAML's)", flush=True)  # fmt: skip
+    params.substeps = chosen
+    h = params.dt / chosen
+    stiff = np.nonzero(omega * h > 1.0)[0]
+    if len(stiff) == 0:
+        return
+    import newton
+
+    extra = stiffness[stiff] * h * h - inertia[stiff]
+    to_newton = solver.mjc_dof_to_newton_dof.numpy()[0]
+    armature = model.joint_armature.numpy()
+    for d, add in zip(stiff, extra, strict=True):
+        newton_dof = int(to_newton[d])
+        if newton_dof >= 0:
+            armature[newton_dof % qd_per_env :: qd_per_env] += float(add)
+    model.joint_armature.assign(armature)
+    solver.notify_model_changed(newton.ModelFlags.JOINT_DOF_INERTIAL_PROPERTIES)
+    print(f"mytasks: {len(stiff)} DOF(s) per env still too stiff at {chosen} substeps get armature "
+          f"(up to {float(extra.max()):.3g} kg m^2) so that their drives settle in one substep, as implicit "
+          "PhysX drives do", flush=True)  # fmt: skip
