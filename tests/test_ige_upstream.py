@@ -153,3 +153,12 @@ def test_anymal_holds_its_default_pose_height():
     settled = z[50:]  # after the first second
     assert (settled.max(0).values - settled.min(0).values).max() < 0.02
     assert (settled > 0.4).all()
+
+
+def test_a_checkout_task_leaves_the_registered_one_in_place():
+    from mytasks.tasks import isaacgym_task_map
+    from mytasks.tasks.cartpole import Cartpole
+
+    upstream = type(task("Cartpole"))
+    assert upstream.__module__ == "isaacgymenvs.tasks.cartpole"
+    assert isaacgym_task_map["Cartpole"] is Cartpole  # task=Cartpole without ige_root is still mytasks'

@@ -62,14 +62,16 @@ def build_task(cfg, *, headless: bool | None = None):
 
     name = cfg.task.name
     ige_root = str(cfg.get("ige_root", "") or "")
-    if ige_root:
+    if ige_root:  # the checkout's class serves this run only; the registry keeps its own entry
         from mytasks.compat import ige
 
-        isaacgym_task_map[name] = ige.task_class(ige_root, name)
-    if name not in isaacgym_task_map:
+        task_class = ige.task_class(ige_root, name)
+    elif name not in isaacgym_task_map:
         from mytasks.utils.config import UserError
 
         raise UserError(f"task '{name}' is not registered; registered tasks: {', '.join(sorted(isaacgym_task_map))}")
+    else:
+        task_class = isaacgym_task_map[name]
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
     headless = cfg.headless if headless is None else headless
     viewer = "none" if headless else str(cfg.get("viewer", "auto"))
@@ -82,5 +84,5 @@ def build_task(cfg, *, headless: bool | None = None):
                   graphics_device_id=cfg.graphics_device_id, headless=viewer == "none", virtual_screen_capture=False,
                   force_render=cfg.force_render)  # fmt: skip
     if not ige_root:
-        return isaacgym_task_map[name](**kwargs)
-    return ige.construct(isaacgym_task_map[name], kwargs, ige_root)
+        return task_class(**kwargs)
+    return ige.construct(task_class, kwargs, ige_root)
