@@ -10,6 +10,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(ROOT, "assets")
+# An IsaacGymEnvs checkout (upstream 1.5.1 unless MYTASKS_IGE_ROOT names another).
+IGE = os.environ.get("MYTASKS_IGE_ROOT", os.path.join(os.path.dirname(ROOT), "shared", "ige-upstream"))
+needs_ige = pytest.mark.skipif(not os.path.isdir(os.path.join(IGE, "isaacgymenvs", "tasks")),
+                               reason=f"no IsaacGymEnvs checkout at {IGE} (set MYTASKS_IGE_ROOT to one)")  # fmt: skip
 
 
 def build_cartpole(num_envs: int = 4, *, fixed: bool = True, gravity: float = -9.81, dt: float = 1 / 60,

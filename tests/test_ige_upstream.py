@@ -10,14 +10,9 @@ import os
 
 import pytest
 import torch
+from conftest import IGE, needs_ige
 
-from mytasks.utils.paths import PROJECT_DIR
-
-IGE = os.environ.get("MYTASKS_IGE_ROOT", os.path.join(os.path.dirname(PROJECT_DIR), "shared", "ige-upstream"))
-pytestmark = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(IGE, "isaacgymenvs", "tasks")),
-    reason=f"no IsaacGymEnvs checkout at {IGE} (set MYTASKS_IGE_ROOT to one)",
-)
+pytestmark = needs_ige
 TASKS = ["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance", "Quadcopter", "FrankaCabinet"]
 _built = {}
 

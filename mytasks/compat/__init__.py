@@ -21,11 +21,14 @@ import importlib.util
 import sys
 import types
 
+from mytasks.utils.errors import UserError
+
 _MARK = "__mytasks_compat__"
 
 
-class RealIsaacGymInstalled(ImportError):
-    """A real ``isaacgym`` is installed; mytasks will not hide it behind its own modules."""
+class RealIsaacGymInstalled(UserError, ImportError):
+    """A real ``isaacgym`` is installed; mytasks will not hide it behind its own modules (``train.py``
+    reports it as one line)."""
 
 
 def _package(name: str, path: list[str] | None = None) -> types.ModuleType:

@@ -45,21 +45,33 @@ def load_config(argv: list[str]) -> DictConfig:
 
 
 def _with_run_task(argv: list[str]) -> list[str]:
-    """``argv`` with ``task=<the run's task>`` first when a checkpoint of a run is given without
-    ``task=``: its task./train. overrides are then checked against that task's config."""
+    """``argv`` with the run's ``task=`` (and ``ige_root=``, for a task of an IsaacGymEnvs
+    checkout) first when a checkpoint of a run is given without them: its task./train.
+    overrides are then checked against that task's config."""
     given = dict(a.partition("=")[::2] for a in argv if "=" in a)
     path = given.get("checkpoint", "")
-    if "task" in given or not path or not os.path.exists(path):
+    if not path or not os.path.exists(path) or ("task" in given and "ige_root" in given):
         return argv
     run_dir = run_dir_of(path)
     if run_dir is None:
         return argv
     try:
-        name = OmegaConf.load(os.path.join(run_dir, "config.yaml")).task.name
+        saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
+        name, ige_root = saved.task.name, str(saved.get("ige_root", "") or "")
     except Exception:  # unreadable: composed without it, and reported where it is read
         return argv
-    stems = [stem for stem, task in task_files().items() if task == name]
-    return [f"task={stems[0]}", *argv] if stems else argv
+    first = [f"ige_root={ige_root}"] if ige_root and "ige_root" not in given else []
+    if "task" not in given:
+        files = task_files(*([_checkout_cfg(ige_root)] if ige_root else []))
+        stems = [stem for stem, task in files.items() if task == name]
+        first += [f"task={stems[0]}"] if stems else []
+    return [*first, *argv]
+
+
+def _checkout_cfg(ige_root: str) -> str:
+    from mytasks.compat.ige import find_package
+
+    return os.path.join(find_package(ige_root), "cfg")
 
 
 def _settle_devices(cfg: DictConfig) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 _done = False
 
@@ -20,8 +22,37 @@ def init_warp() -> None:
         wp.config.log_level = wp.LOG_WARNING
     if os.environ.get("WARP_CACHE_PATH"):
         wp.config.kernel_cache_dir = os.environ["WARP_CACHE_PATH"]
-    wp.init()
+    if _cuda_driver_loads():
+        wp.init()
+    else:  # Warp's native start-up warns on stderr that there is no driver; mytasks says so itself
+        with _stderr_silenced():
+            wp.init()
     _done = True
+
+
+def _cuda_driver_loads() -> bool:
+    import ctypes
+
+    for name in ("libcuda.so", "libcuda.so.1", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # The Warp modules whose kernels building a Newton model and stepping it with MuJoCo-Warp

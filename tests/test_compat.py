@@ -1,0 +1,164 @@
+"""The ``isaacgym`` names for code written for Isaac Gym, and IsaacGymEnvs checkouts on ``train.py``:
+served only when asked for, never over a real Isaac Gym, trained and played from a checkout, and
+what a checkout's task needs and mytasks lacks said in one line."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import IGE, ROOT, needs_ige, run_train
+
+ISAACGYM_MODULES = "[m for m in sys.modules if m.split('.')[0] in ('isaacgym', 'isaacgymenvs')]"
+
+
+def _python(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, **env), timeout=120)  # fmt: skip
+
+
+def test_the_isaacgym_names_exist_only_once_asked_for():
+    p = _python(f"""
+        import sys
+        from mytasks import cli, sim
+        from mytasks.tasks import isaacgym_task_map
+        isaacgym_task_map["Cartpole"], isaacgym_task_map["Go2"]
+        assert not {ISAACGYM_MODULES}, {ISAACGYM_MODULES}
+        import mytasks.compat
+        from isaacgym import gymapi, gymtorch, gymutil
+        from isaacgym.torch_utils import quat_mul
+        from isaacgymenvs.utils.torch_jit_utils import compute_heading_and_up
+        from isaacgymenvs.tasks.base.vec_task import VecTask
+        from mytasks.tasks.base import vec_task
+        from mytasks.utils import torch_jit_utils
+        assert gymapi is sim.gymapi and gymtorch is sim.gymtorch and VecTask is vec_task.VecTask
+        assert quat_mul is torch_jit_utils.quat_mul
+        args = gymutil.parse_arguments(custom_parameters=[{{"name": "--n", "type": int, "default": 3}}])
+        print("served", args.n)
+    """)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "served 3" in p.stdout
+
+
+@pytest.fixture
+def real_isaacgym(tmp_path):
+    """A folder on PYTHONPATH holding a package named isaacgym, as an Isaac Gym install has."""
+    (tmp_path / "isaacgym").mkdir()
+    (tmp_path / "isaacgym" / "__init__.py").write_text("")
+    return str(tmp_path)
+
+
+def test_a_real_isaacgym_is_never_shadowed(real_isaacgym):
+    p = _python("""
+        import mytasks.compat
+    """, PYTHONPATH=real_isaacgym)  # fmt: skip
+    assert p.returncode != 0
+    assert "RealIsaacGymInstalled: a real isaacgym is installed" in p.stderr
+    assert real_isaacgym in p.stderr
+
+
+@needs_ige
+@pytest.mark.slow
+def test_train_py_says_in_one_line_that_a_real_isaacgym_is_there(real_isaacgym, tmp_path):
+    env = dict(os.environ, PYTHONPATH=real_isaacgym)
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "task=Cartpole", f"ige_root={IGE}",
+                        "headless=True", "max_iterations=1"], capture_output=True, text=True, cwd=str(tmp_path),
+                       env=env, timeout=300)  # fmt: skip
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert p.stderr.startswith("error: a real isaacgym is installed") and len(p.stderr.splitlines()) == 1
+    assert not os.path.exists(tmp_path / "runs")
+
+
+TASK_FILE = '''\
+from isaacgym import gymapi
+from isaacgymenvs.tasks.base.vec_task import VecTask
+
+
+class Probe(VecTask):
+    def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render):
+        self.cfg = cfg
+        self.cfg["env"]["numObservations"] = 1
+        self.cfg["env"]["numActions"] = 1
+        super().__init__(config=self.cfg, rl_device=rl_device, sim_device=sim_device,
+                         graphics_device_id=graphics_device_id, headless=headless,
+                         virtual_screen_capture=virtual_screen_capture, force_render=force_render)
+
+    def create_sim(self):
+        self.sim = super().create_sim(self.device_id, self.graphics_device_id, self.physics_engine, self.sim_params)
+        self.gym.add_ground(self.sim, gymapi.PlaneParams())
+        self.gym.create_soft_body_cloth(self.sim)
+'''
+TASK_YAML = """\
+name: Probe
+physics_engine: ${..physics_engine}
+env:
+  numEnvs: ${resolve_default:4,${...num_envs}}
+sim:
+  dt: 0.01
+  substeps: 1
+  up_axis: "z"
+  use_gpu_pipeline: ${eq:${...pipeline},"gpu"}
+  gravity: [0.0, 0.0, -9.81]
+"""
+
+
+@needs_ige
+@pytest.mark.slow
+def test_an_isaacgym_call_mytasks_lacks_is_one_line_naming_it_and_the_line(tmp_path):
+    checkout = tmp_path / "fork"
+    (checkout / "isaacgymenvs" / "tasks").mkdir(parents=True)
+    (checkout / "isaacgymenvs" / "tasks" / "probe.py").write_text(TASK_FILE)
+    (checkout / "isaacgymenvs" / "cfg" / "task").mkdir(parents=True)
+    (checkout / "isaacgymenvs" / "cfg" / "task" / "Probe.yaml").write_text(TASK_YAML)
+    (checkout / "isaacgymenvs" / "cfg" / "train").mkdir()
+    train = open(os.path.join(IGE, "isaacgymenvs", "cfg", "train", "CartpolePPO.yaml")).read()
+    (checkout / "isaacgymenvs" / "cfg" / "train" / "ProbePPO.yaml").write_text(train.replace("Cartpole", "Probe"))
+    p = run_train("task=Probe", f"ige_root={checkout}", "headless=True", "max_iterations=1", cwd=str(tmp_path))
+    assert p.returncode == 2, p.stdout[-2000:] + p.stderr[-2000:]
+    line = TASK_FILE.splitlines().index("        self.gym.create_soft_body_cloth(self.sim)") + 1
+    assert p.stderr == (f"error: {checkout}/isaacgymenvs/tasks/probe.py:{line} uses gym.create_soft_body_cloth, which "
+                        "mytasks does not provide on this engine (docs/conventions.md lists the isaacgym API it "
+                        "serves)\n")  # fmt: skip
+    assert not os.path.exists(tmp_path / "runs")
+
+
+EPOCH = re.compile(r"^epoch +(\d+)/\d+  reward +([-\d.]+)", re.M)
+
+
+@pytest.fixture(scope="module")
+def ant_run(tmp_path_factory):
+    """Upstream's Ant from its checkout: 256 envs, 40 epochs of 100-step episodes (about 90 s)."""
+    cwd = str(tmp_path_factory.mktemp("ant"))
+    p = run_train("task=Ant", f"ige_root={IGE}", "headless=True", "num_envs=256", "max_iterations=40",
+                  "train.params.config.minibatch_size=1024", "task.env.episodeLength=100", "experiment=ant",
+                  cwd=cwd)  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    (run_dir,) = glob.glob(os.path.join(cwd, "runs", "ant_*"))
+    return cwd, run_dir, [(int(e), float(r)) for e, r in EPOCH.findall(p.stdout)], p.stdout
+
+
+@needs_ige
+@pytest.mark.slow
+def test_upstream_ant_trains_from_its_checkout_with_rising_reward(ant_run):
+    _, _, epochs, out = ant_run
+    assert [e for e, _ in epochs] == list(range(epochs[0][0], 41))  # "n/a" until the first episodes end
+    first, last = epochs[0][1], sum(r for _, r in epochs[-5:]) / 5
+    assert last > 50.0 and last > first + 40.0, epochs
+    assert "play it back: python train.py task=Ant test=True checkpoint=runs/ant_" in out
+
+
+@needs_ige
+@pytest.mark.slow
+def test_a_checkout_run_plays_back_from_its_run_directory_alone(ant_run):
+    """The run's config remembers the checkout: checkpoint=<run> is enough, as for mytasks' own tasks."""
+    cwd, run_dir, epochs, _ = ant_run
+    p = run_train("test=True", f"checkpoint={run_dir}", "headless=True", "num_envs=16", "play_episodes=16", cwd=cwd)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    m = re.search(r"played 16 episodes .*average reward ([-\d.]+)", p.stdout)
+    assert m, p.stdout[-2000:]
+    assert float(m.group(1)) > 0.7 * epochs[-1][1]
