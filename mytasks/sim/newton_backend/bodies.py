@@ -19,6 +19,8 @@ tensors, 6-axis force sensors, and attractors.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -38,14 +40,14 @@ def add_attractor_joints(builder, env) -> list[int]:
         target = wp.transform(tuple(att.target.p), tuple(att.target.r))
         offset = wp.transform(tuple(att.offset.p), tuple(att.offset.r))
         kw = dict(parent_xform=target, child_xform=offset, label=f"attractor{k}")
-        if att.axes == gt.AXIS_TRANSLATION:
-            joints.append(builder.add_joint_ball(-1, att.rigid_handle, **kw))
-        elif att.axes == gt.AXIS_ALL:
-            joints.append(builder.add_joint_fixed(-1, att.rigid_handle, **kw))
-        else:
+        add = {gt.AXIS_TRANSLATION: builder.add_joint_ball, gt.AXIS_ALL: builder.add_joint_fixed}.get(att.axes)
+        if add is None:
             raise NotImplementedError(
                 f"attractor axes {att.axes}: the Newton backend holds AXIS_TRANSLATION (a point) or AXIS_ALL (a pose)"
             )
+        with warnings.catch_warnings():  # the joint parallel to a free body's own is the point: a loop closure
+            warnings.filterwarnings("ignore", message=".*another joint already connects these bodies")
+            joints.append(add(-1, att.rigid_handle, **kw))
     return joints
 
 

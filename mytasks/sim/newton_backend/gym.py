@@ -195,6 +195,13 @@ class Gym(ViewerCalls, BodyCalls):
     def get_actor_index(self, env: Env, actor: int, domain=gt.DOMAIN_SIM) -> int:
         return actor if domain != gt.DOMAIN_SIM else self._sim_of(env).global_actor_index(env.actors[actor])
 
+    def get_actor_rigid_body_handle(self, env: Env, actor: int, index: int) -> int:
+        """The env-domain handle of the actor's ``index``-th rigid body."""
+        a = env.actors[actor]
+        if not 0 <= index < a.asset.body_count:
+            raise IndexError(f"actor {actor} has {a.asset.body_count} rigid bodies, not {index + 1}")
+        return a.body_offset + index
+
     def find_actor_rigid_body_handle(self, env: Env, actor: int, name: str) -> int:
         a = env.actors[actor]
         i = self.find_asset_rigid_body_index(a.asset, name)

@@ -77,6 +77,7 @@ class World:
             self.env_joints.append(len(env_b.joint_type))
             env_b.add_builder(actor.asset.builder(actor.self_collisions))
         self.attractor_joints = add_attractor_joints(env_b, self.sim.envs[0])
+        env_b.gravity = gravity  # add_builder hands each asset's default gravity on to env_b
         self.coords_per_env = len(env_b.joint_q)
         self.qd_per_env = len(env_b.joint_qd)
         self.joints_per_env = len(env_b.joint_type)

@@ -1,0 +1,154 @@
+"""Rigid-body forces, force sensors and attractors against closed-form physics, through the
+isaacgym API (the calls upstream IsaacGymEnvs tasks make: Quadcopter's body forces, Ant's and
+Humanoid's foot sensors, BallBalance's attractors). One 0.2 m box of 8 kg per env."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mytasks.sim import gymapi, gymtorch
+
+SIDE, DENSITY = 0.2, 1000.0
+MASS = DENSITY * SIDE**3  # 8 kg
+INERTIA = MASS * (2 * SIDE**2) / 12  # about any face axis through the centre
+G = 9.81
+
+
+CENTRE = gymapi.Transform()
+
+
+def _boxes(poses, *, gravity=-G, ground=True, sensors=(CENTRE,), attractor=None, dt=0.01):
+    """A sim with a box at each env-frame pose, its force sensors at ``sensors`` (body frame);
+    ``attractor(env, box)`` may add one attractor per env before ``prepare_sim``."""
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline = False
+    sp.dt, sp.substeps, sp.up_axis = dt, 1, gymapi.UP_AXIS_Z
+    sp.gravity = gymapi.Vec3(0.0, 0.0, gravity)
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    if ground:
+        gym.add_ground(sim, gymapi.PlaneParams())
+    opts = gymapi.AssetOptions()
+    opts.density = DENSITY
+    asset = gym.create_box(sim, SIDE, SIDE, SIDE, opts)
+    for pose in sensors:
+        gym.create_asset_force_sensor(asset, 0, pose)
+    envs, attractors = [], []
+    for i, pose in enumerate(poses):
+        env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), len(poses))
+        box = gym.create_actor(env, asset, pose, "box", i, 0, 0)
+        if attractor:
+            attractors.append(attractor(env, gym.get_actor_rigid_body_handle(env, box, 0)))
+        envs.append(env)
+    gym.prepare_sim(sim)
+    bodies = gymtorch.wrap_tensor(gym.acquire_rigid_body_state_tensor(sim))
+    sensor = gymtorch.wrap_tensor(gym.acquire_force_sensor_tensor(sim))
+    return gym, sim, envs, attractors, bodies, sensor
+
+
+def _at(x=0.0, y=0.0, z=SIDE / 2, yaw=0.0):
+    return gymapi.Transform(gymapi.Vec3(x, y, z), gymapi.Quat.from_axis_angle(gymapi.Vec3(0, 0, 1), yaw))
+
+
+def _run(gym, sim, steps, each=None):
+    for _ in range(steps):
+        if each:
+            each()
+        gym.simulate(sim)
+        gym.fetch_results(sim, True)
+    gym.refresh_rigid_body_state_tensor(sim)
+    gym.refresh_force_sensor_tensor(sim)
+
+
+def test_a_box_resting_on_the_ground_senses_its_weight_about_each_sensor():
+    """Everything but gravity on a resting box is the ground's m g upward, through the centre:
+    a sensor at the centre reads (0, 0, m g) and no torque; one 0.1 m along x reads the same
+    force and the torque (c - p) x F = (0, 0.1 m g, 0)."""
+    offset = gymapi.Transform(gymapi.Vec3(0.1, 0.0, 0.0))
+    gym, sim, _, _, _, sensor = _boxes([_at(z=SIDE / 2 + 0.002)] * 2, sensors=(CENTRE, offset))
+    assert gym.get_sim_force_sensor_count(sim) == 4 and sensor.shape == (4, 6)
+    _run(gym, sim, 100)
+    weight = MASS * G
+    for k in (0, 1):  # the sensors of env 0, then env 1
+        torch.testing.assert_close(sensor[2 * k, :3], torch.tensor([0.0, 0.0, weight]), atol=0.02 * weight, rtol=0)
+        assert sensor[2 * k, 3:].abs().max() < 0.01 * weight * SIDE
+        torch.testing.assert_close(sensor[2 * k + 1, :3], sensor[2 * k, :3])
+        torch.testing.assert_close(sensor[2 * k + 1, 3:], torch.tensor([0.0, 0.1 * weight, 0.0]),
+                                   atol=0.02 * 0.1 * weight, rtol=0)  # fmt: skip
+
+
+@pytest.mark.parametrize("space, direction", [(gymapi.ENV_SPACE, (1.0, 0.0)), (gymapi.LOCAL_SPACE, (0.0, 1.0))])
+def test_a_pushed_free_box_moves_as_f_over_m_in_the_frame_asked_for(space, direction):
+    """Weightless, a box turned 90 deg about z pushed by 4 N along x for 1 s: v = F t / m and
+    x = F t^2 / (2 m), along the world's x in ENV_SPACE and along the box's own x (the world's
+    y) in LOCAL_SPACE. Forces last one simulate, so they are given before each."""
+    gym, sim, _, _, bodies, sensor = _boxes([_at(z=1.0, yaw=math.pi / 2)], gravity=0.0, ground=False)
+    force = torch.tensor([[4.0, 0.0, 0.0]])
+    _run(gym, sim, 100, lambda: gym.apply_rigid_body_force_tensors(sim, gymtorch.unwrap_tensor(force), None, space))
+    dx, dy = direction
+    v = 4.0 * 1.0 / MASS
+    torch.testing.assert_close(bodies[0, 7:10], torch.tensor([dx * v, dy * v, 0.0]), atol=0.01 * v, rtol=0)
+    torch.testing.assert_close(bodies[0, 0:2], torch.tensor([dx, dy]) * 0.5 * v, atol=0.02 * 0.5 * v, rtol=0)
+    assert bodies[0, 10:13].abs().max() < 1e-3  # through the centre: no turning
+    # The sensor (at the centre, in the box's frame) reads the push along the box's axes.
+    local = [4.0, 0.0, 0.0] if space == gymapi.LOCAL_SPACE else [0.0, -4.0, 0.0]
+    torch.testing.assert_close(sensor[0], torch.tensor([*local, 0.0, 0.0, 0.0]), atol=0.04, rtol=0)
+    gym.simulate(sim)  # a step without a push: nothing is applied any more
+    gym.refresh_force_sensor_tensor(sim)
+    assert sensor[0].abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("space, axis", [(gymapi.ENV_SPACE, 0), (gymapi.LOCAL_SPACE, 1)])
+def test_a_torque_spins_a_free_box_at_tau_over_i(space, axis):
+    """A torque of I N m about x for 1 s on the weightless box turned 90 deg about z: omega =
+    tau t / I = 1 rad/s about the world's x (ENV_SPACE) or the box's x, the world's y (LOCAL_SPACE)."""
+    gym, sim, _, _, bodies, _ = _boxes([_at(z=1.0, yaw=math.pi / 2)], gravity=0.0, ground=False)
+    torque = torch.tensor([[INERTIA, 0.0, 0.0]])
+    _run(gym, sim, 100, lambda: gym.apply_rigid_body_force_tensors(sim, None, gymtorch.unwrap_tensor(torque), space))
+    expected = torch.zeros(3)
+    expected[axis] = 1.0
+    torch.testing.assert_close(bodies[0, 10:13], expected, atol=0.01, rtol=0)
+    assert bodies[0, 7:10].abs().max() < 1e-3
+
+
+def test_a_force_at_a_point_off_the_centre_also_turns_the_box():
+    """0.4 N along y at 0.1 m along x from the centre, for 1 s: v = F t / m and the torque
+    r x F = 0.04 N m about z gives omega = 0.04 t / I."""
+    gym, sim, _, _, bodies, _ = _boxes([_at(z=1.0)], gravity=0.0, ground=False)
+    force = torch.tensor([[0.0, 0.4, 0.0]])
+
+    def push():
+        gym.refresh_rigid_body_state_tensor(sim)
+        at = bodies[:, 0:3] + torch.tensor([0.1, 0.0, 0.0])
+        gym.apply_rigid_body_force_at_pos_tensors(sim, gymtorch.unwrap_tensor(force), gymtorch.unwrap_tensor(at),
+                                                  gymapi.ENV_SPACE)  # fmt: skip
+
+    _run(gym, sim, 100, push)
+    assert bodies[0, 8].item() == pytest.approx(0.4 / MASS, rel=0.01)
+    assert bodies[0, 12].item() == pytest.approx(0.04 / INERTIA, rel=0.01)
+
+
+def test_an_attractor_holds_a_hanging_box_at_its_target_and_follows_it():
+    """A box held at its centre by a translation attractor hangs where the target is, its
+    sensor reading the attractor's m g; moved with set_attractor_target, the box follows."""
+
+    def attract(env, body):
+        props = gymapi.AttractorProperties()
+        props.rigid_handle = body
+        props.axes = gymapi.AXIS_TRANSLATION
+        props.stiffness, props.damping = 5e4, 2e3
+        props.target = gymapi.Transform(gymapi.Vec3(0.0, 0.0, 1.0))
+        return gym.create_rigid_body_attractor(env, props)
+
+    gym = gymapi.acquire_gym()
+    _, sim, envs, attractors, bodies, sensor = _boxes([_at(z=1.0)], ground=False, attractor=attract)
+    _run(gym, sim, 100)
+    torch.testing.assert_close(bodies[0, 0:3], torch.tensor([0.0, 0.0, 1.0]), atol=5e-3, rtol=0)
+    assert sensor[0, 2].item() == pytest.approx(MASS * G, rel=0.02)
+    gym.set_attractor_target(envs[0], attractors[0], gymapi.Transform(gymapi.Vec3(0.1, 0.05, 1.0)))
+    _run(gym, sim, 200)
+    torch.testing.assert_close(bodies[0, 0:3], torch.tensor([0.1, 0.05, 1.0]), atol=5e-3, rtol=0)
+    assert bodies[0, 7:10].abs().max() < 0.01  # at rest there
