@@ -136,14 +136,17 @@ class Asset:
         b.rigid_gap = 0.0  # Newton's default 0.1 m gap floods MuJoCo with distant contacts
         b.default_shape_cfg.density = opts.density
         if self.kind == "urdf":
-            b.add_urdf(self.path, floating=not opts.fix_base_link, enable_self_collisions=self_collisions,
-                       collapse_fixed_joints=opts.collapse_fixed_joints)  # fmt: skip
+            b.add_urdf(self.path, floating=not opts.fix_base_link, enable_self_collisions=self_collisions)
         elif self.kind == "mjcf":
             b.add_mjcf(_mjcf_without_world_geoms(self.path), floating=False if opts.fix_base_link else None,
-                       enable_self_collisions=self_collisions, collapse_fixed_joints=opts.collapse_fixed_joints,
-                       parse_mujoco_options=False, path_resolver=_resolver(self.path))  # fmt: skip
+                       enable_self_collisions=self_collisions, parse_mujoco_options=False,
+                       path_resolver=_resolver(self.path))  # fmt: skip
         else:
             _add_procedural(b, self.source, opts)
+        if opts.collapse_fixed_joints and self.kind != "procedural":
+            # Isaac Gym keeps a fixed base as the actor's root body: only joints below it merge.
+            # (Merging the base into the world too put the Franka's first joint at its base, 0.33 m low.)
+            b.collapse_fixed_joints(joints_to_keep=[j for j, parent in enumerate(b.joint_parent) if parent == -1])
         if opts.replace_cylinder_with_capsule:
             cyl, cap = int(newton.GeoType.CYLINDER), int(newton.GeoType.CAPSULE)
             b.shape_type = [cap if int(t) == cyl else t for t in b.shape_type]
