@@ -21,8 +21,10 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,13 +32,20 @@ sys.path.insert(0, ROOT)
 EPOCH = re.compile(r"epoch\s+(\d+)/(\d+)\s+reward\s+(\S+).*?([\d,]+) steps/s")
 
 
-def train(task: str, ige_root: str, extra: list[str]) -> dict:
+def train(task: str, ige_root: str, extra: list[str], seconds: float | None = None, echo: bool = False) -> dict:
+    """Trains as a user would; with ``seconds``, stops it then as Ctrl-C does (train.py saves a
+    checkpoint and exits), for a training cut short on purpose; ``echo`` prints its output."""
     cmd = [sys.executable, "-u", os.path.join(ROOT, "train.py"), f"task={task}", f"ige_root={ige_root}",
            "headless=True", f"experiment=ige_{task}", *extra]  # fmt: skip
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    stop = threading.Timer(seconds, proc.send_signal, (signal.SIGINT,)) if seconds else None
+    if stop:
+        stop.start()
     curve, rates, run_dir, tail = [], [], None, []
     for line in proc.stdout:
+        if echo:
+            print(line, end="", flush=True)
         tail = (tail + [line.rstrip()])[-20:]
         m = EPOCH.search(line)
         if m:
@@ -46,9 +55,14 @@ def train(task: str, ige_root: str, extra: list[str]) -> dict:
                 curve.append((epoch, round(time.time() - t0, 1), float(reward)))
         if line.startswith("run directory:"):
             run_dir = line.split(":", 1)[1].strip()
+        if line.startswith("checkpoint saved:"):  # stopped at ``seconds``
+            run_dir = line.split(":", 1)[1].strip().split(os.sep + "nn" + os.sep)[0]
     proc.wait()
     wall = time.time() - t0
-    if proc.returncode != 0 or run_dir is None:
+    if stop:
+        stop.cancel()
+    stopped = proc.returncode == 128 + signal.SIGINT
+    if (proc.returncode != 0 and not stopped) or run_dir is None:
         return {"task": task, "error": "\n".join(tail), "returncode": proc.returncode}
     steady = sorted(rates[5:]) or rates
     sampled = curve[:: max(1, len(curve) // 25)] + curve[-1:]
@@ -59,6 +73,8 @@ def train(task: str, ige_root: str, extra: list[str]) -> dict:
         "curve": sampled,
         "final_reward": curve[-1][2] if curve else None,
         "steps_per_s": steady[len(steady) // 2] if steady else None,
+        "epochs": curve[-1][0] if curve else 0,
+        "stopped_at_s": seconds if stopped else None,
     }
 
 
@@ -141,6 +157,9 @@ def main() -> None:
                                                    "Quadcopter", "FrankaCabinet"])  # fmt: skip
     ap.add_argument("--train-args", nargs="*", default=[], help="extra train.py overrides for every task")
     ap.add_argument("--task-args", nargs="*", default=[], help="Task:key=value overrides for one task")
+    ap.add_argument("--train-seconds", type=float, default=None,
+                    help="stop each training after this many seconds from the command (as Ctrl-C does)")
+    ap.add_argument("--echo", action="store_true", help="print train.py's output as it comes")
     ap.add_argument("--play-envs", type=int, default=1024)
     ap.add_argument("--play-seconds", type=float, default=10.0)
     ap.add_argument("--play-only", nargs="*", default=[], help="Task=run_dir: play an existing run")
@@ -151,7 +170,10 @@ def main() -> None:
     results = []
     for task in args.tasks:
         extra = args.train_args + [a.split(":", 1)[1] for a in args.task_args if a.split(":", 1)[0] == task]
-        r = {"task": task, "run_dir": runs[task]} if task in runs else train(task, root, extra)
+        if task in runs:
+            r = {"task": task, "run_dir": runs[task]}
+        else:
+            r = train(task, root, extra, args.train_seconds, args.echo)
         r["train_args"] = extra
         if "error" not in r:
             # Play in a fresh process: the engine's kernels are per process anyway.
