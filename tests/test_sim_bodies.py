@@ -20,14 +20,17 @@ G = 9.81
 CENTRE = gymapi.Transform()
 
 
-def _boxes(poses, *, gravity=-G, ground=True, sensors=(CENTRE,), attractor=None, dt=0.01):
+def _boxes(poses, *, gravity=-G, ground=True, sensors=(CENTRE,), attractor=None, dt=0.01, per_env=1, **newton):
     """A sim with a box at each env-frame pose, its force sensors at ``sensors`` (body frame);
-    ``attractor(env, box)`` may add one attractor per env before ``prepare_sim``."""
+    ``attractor(env, box)`` may add one attractor per env before ``prepare_sim``; ``per_env``
+    boxes share an env; ``newton``: ``SimParams.newton`` settings."""
     gym = gymapi.acquire_gym()
     sp = gymapi.SimParams()
     sp.use_gpu_pipeline = False
     sp.dt, sp.substeps, sp.up_axis = dt, 1, gymapi.UP_AXIS_Z
     sp.gravity = gymapi.Vec3(0.0, 0.0, gravity)
+    for key, value in newton.items():
+        setattr(sp.newton, key, value)
     sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
     if ground:
         gym.add_ground(sim, gymapi.PlaneParams())
@@ -37,9 +40,10 @@ def _boxes(poses, *, gravity=-G, ground=True, sensors=(CENTRE,), attractor=None,
     for pose in sensors:
         gym.create_asset_force_sensor(asset, 0, pose)
     envs, attractors = [], []
-    for i, pose in enumerate(poses):
+    for i in range(0, len(poses), per_env):
         env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), len(poses))
-        box = gym.create_actor(env, asset, pose, "box", i, 0, 0)
+        for k, pose in enumerate(poses[i : i + per_env]):
+            box = gym.create_actor(env, asset, pose, f"box{k}", i, 0, 0)
         if attractor:
             attractors.append(attractor(env, gym.get_actor_rigid_body_handle(env, box, 0)))
         envs.append(env)
@@ -152,3 +156,25 @@ def test_an_attractor_holds_a_hanging_box_at_its_target_and_follows_it():
     _run(gym, sim, 200)
     torch.testing.assert_close(bodies[0, 0:3], torch.tensor([0.1, 0.05, 1.0]), atol=5e-3, rtol=0)
     assert bodies[0, 7:10].abs().max() < 0.01  # at rest there
+
+
+def test_running_out_of_contact_capacity_is_one_warning_line(capsys):
+    """A stack of four boxes needs 16 contacts; with room for 4 the engine drops some, and says
+    so once. Hitting the solver's iteration cap (1 iteration, while the stack settles) is the
+    solver stopping early, as PhysX does every step, not lost capacity: no line."""
+    stack = [_at(z=SIDE / 2 + k * (SIDE + 0.001)) for k in range(4)]
+    gym, sim, *_ = _boxes(stack, per_env=4, nconmax=4, njmax=64)
+    _run(gym, sim, 202)
+    lines = [x for x in capsys.readouterr().out.splitlines() if "ran out of capacity" in x]
+    assert len(lines) == 1 and "narrowphase" in lines[0] and "raise sim.newton.nconmax / njmax" in lines[0], lines
+    gym, sim, *_ = _boxes(stack, per_env=4, iterations=1, ls_iterations=1)
+    world = sim.world
+    capped = False
+    for _ in range(40):
+        gym.simulate(sim)
+        capped = bool(world._observables.overflow.numpy().any())
+        if capped:
+            break
+    assert capped, "the stack never capped the solver's iterations"
+    world._check_overflow()  # what the world runs every 100 steps, right after a capped step
+    assert "ran out of capacity" not in capsys.readouterr().out

@@ -123,6 +123,33 @@ def test_position_drive_settles_at_target():
         assert k * (goal - theta) == pytest.approx(-mgd * math.sin(theta), abs=2e-3)
 
 
+def test_a_drive_too_stiff_for_the_substep_settles_like_an_implicit_one():
+    """A pole drive of 1e6 N m/rad and no damping, weightless, at dt 10 ms: far past what an
+    explicit spring integrates (omega h = 55 about the pivot). As PhysX's implicit drive does,
+    it steps to a new target within a few substeps and stays there, neither ringing nor
+    diverging: mytasks raises the substeps and gives the DOF the armature and the k h damping
+    of an implicit drive."""
+
+    def drive(props):
+        props["driveMode"][0] = gymapi.DOF_MODE_NONE
+        props["driveMode"][1] = gymapi.DOF_MODE_POS
+        props["stiffness"][1] = 1.0e6
+        props["damping"][1] = 0.0
+        props["effort"][1] = 1.0e9
+
+    gym, sim, _, _ = build_cartpole(1, drive=drive, gravity=0.0, dt=0.01, substeps=1)
+    dof = gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim)).view(1, 2, 2)
+    gym.set_dof_position_target_tensor(sim, gymtorch.unwrap_tensor(torch.tensor([0.0, 0.5])))
+    angles = []
+    for _ in range(20):
+        gym.simulate(sim)
+        gym.refresh_dof_state_tensor(sim)
+        angles.append(dof[0, 1, 0].item())
+    assert all(math.isfinite(a) for a in angles)
+    assert angles[2:] == pytest.approx([0.5] * 18, abs=5e-3)  # there from the third step on
+    assert abs(dof[0, 1, 1].item()) < 0.05  # and at rest
+
+
 def test_dof_forces_report_drive_and_effort_actuation():
     """The DOF force tensor holds what each DOF's actuator applies: a holding PD drive carries the
     gravity torque m g d sin θ; a saturated one reports its effort limit; an EFFORT DOF reports

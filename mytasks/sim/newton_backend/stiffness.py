@@ -1,11 +1,16 @@
-"""Substeps (and, past a cap, armature) for drives too stiff for MuJoCo's explicit stiffness.
+"""Substeps (and, past a cap, armature and damping) for drives too stiff for MuJoCo's explicit
+stiffness.
 
 Isaac Gym's (PhysX's) drives are implicit and stable at any gain; MuJoCo integrates stiffness
 explicitly, which diverges once omega h > 2 (omega = sqrt(k / M_ii), the DOF's own inertia
 M_ii including armature). ``settle_substeps`` raises ``substeps`` until omega h <= 1, up to
-``MAX_AUTO_SUBSTEPS``, with one line saying so; DOFs still too stiff then get the armature
-that makes omega h = 1, so that, like an implicit drive, they reach their targets within about
-one substep. A task YAML that sets ``sim.newton.auto_substeps: False`` keeps its own.
+``MAX_AUTO_SUBSTEPS``, with one line saying so. DOFs still too stiff then get what an implicit
+drive amounts to at that substep: the armature that makes omega h = 1, and the damping k h
+that backward Euler adds to a spring of stiffness k (half of critical damping at omega h = 1),
+so that they reach their targets within a few substeps and stop there. Without that damping
+a drive the task gives none (Quadcopter's rotor arms) rings at omega = 1 / h and the
+quadcopter spins up until its state is no longer finite. A task YAML that sets
+``sim.newton.auto_substeps: False`` keeps its own.
 """
 
 from __future__ import annotations
@@ -36,19 +41,20 @@ def _stiffness_and_inertia(m) -> tuple[np.ndarray, np.ndarray]:
     return stiffness, np.diag(full)
 
 
-def settle_substeps(params, model, solver, qd_per_env: int) -> None:
-    """Raises ``params.substeps`` (and armature in ``model``) as the module says."""
+def settle_substeps(params, solver, qd_per_env: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Raises ``params.substeps`` as the module says; returns the armature and the drive
+    damping to add to each DOF of an env (Newton's DOF order), or None when none is needed."""
     if not params.newton.auto_substeps:
-        return
+        return None
     m = getattr(solver, "mj_model", None)
     if m is None or m.nv == 0:
-        return
+        return None
     stiffness, inertia = _stiffness_and_inertia(m)
     omega = np.sqrt(np.where(inertia > 0, stiffness / np.maximum(inertia, 1e-12), 0.0))
     substeps = max(1, params.substeps)
     needed = int(np.ceil(float(omega.max()) * params.dt))
     if needed <= substeps:
-        return
+        return None
     dof = int(omega.argmax())
     chosen = min(needed, MAX_AUTO_SUBSTEPS)
     print(f"mytasks: sim.substeps {substeps} -> {chosen}: a stiffness of {stiffness[dof]:.4g} on a DOF of inertia "
@@ -58,18 +64,15 @@ def settle_substeps(params, model, solver, qd_per_env: int) -> None:
     h = params.dt / chosen
     stiff = np.nonzero(omega * h > 1.0)[0]
     if len(stiff) == 0:
-        return
-    import newton
-
-    extra = stiffness[stiff] * h * h - inertia[stiff]
+        return None
+    armature, damping = np.zeros(qd_per_env), np.zeros(qd_per_env)
     to_newton = solver.mjc_dof_to_newton_dof.numpy()[0]
-    armature = model.joint_armature.numpy()
-    for d, add in zip(stiff, extra, strict=True):
+    for d in stiff:
         newton_dof = int(to_newton[d])
         if newton_dof >= 0:
-            armature[newton_dof % qd_per_env :: qd_per_env] += float(add)
-    model.joint_armature.assign(armature)
-    solver.notify_model_changed(newton.ModelFlags.JOINT_DOF_INERTIAL_PROPERTIES)
+            armature[newton_dof % qd_per_env] += stiffness[d] * h * h - inertia[d]
+            damping[newton_dof % qd_per_env] += stiffness[d] * h
     print(f"mytasks: {len(stiff)} DOF(s) per env still too stiff at {chosen} substeps get armature "
-          f"(up to {float(extra.max()):.3g} kg m^2) so that their drives settle in one substep, as implicit "
-          "PhysX drives do", flush=True)  # fmt: skip
+          f"(up to {float(armature.max()):.3g} kg m^2) and damping k h, as an implicit PhysX drive has, "
+          "so that their drives settle within a few substeps", flush=True)  # fmt: skip
+    return armature, damping

@@ -46,6 +46,8 @@ class World:
         self.control = self.model.control()
         self.tensors = StateTensors(self)
         self.bodies = Bodies(self)
+        # Per env DOF: what settle_substeps adds to the tasks' armature and drive damping.
+        self.auto_armature, self.auto_damping = np.zeros(self.qd_per_env), np.zeros(self.qd_per_env)
         actors = list(sim.all_actors())
         self.write_dof_properties(actors)
         self.write_shape_properties(actors)
@@ -122,7 +124,12 @@ class World:
             # An iteration cap reached is the solver stopping early, as PhysX does every step,
             # not lost contacts; capacity overflows still print (and World warns once).
             opt.warn_overflow &= ~int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
-        settle_substeps(self.params, self.model, solver, self.qd_per_env)
+        added = settle_substeps(self.params, solver, self.qd_per_env)
+        if added is not None:
+            self.auto_armature, self.auto_damping = added
+            self.write_dof_properties(list(self.sim.all_actors()))
+            solver.notify_model_changed(newton.ModelFlags.JOINT_DOF_PROPERTIES
+                                        | newton.ModelFlags.JOINT_DOF_INERTIAL_PROPERTIES)  # fmt: skip
         return solver
 
     # ------------------------------------------------------------------ index maps
@@ -159,20 +166,22 @@ class World:
         for actor in actors:
             if actor.asset.dof_count == 0:
                 continue
-            idx = self.actor_qd_base(actor) + np.asarray(actor.asset.dof_qd)
+            local = self.env_qd[actor.handle] + np.asarray(actor.asset.dof_qd)
+            idx = actor.env.index * self.qd_per_env + local
             p = actor.dof_props
             modes = p["driveMode"]
             pos, vel = modes == int(gt.DOF_MODE_POS), modes == int(gt.DOF_MODE_VEL)
             arrays["joint_target_mode"][idx] = [mode_map[int(x)] for x in modes]
             arrays["joint_target_ke"][idx] = np.where(pos, p["stiffness"], 0.0)
-            arrays["joint_target_kd"][idx] = np.where(pos | vel, p["damping"], 0.0)
+            kd = p["damping"] + np.where(pos, self.auto_damping[local], 0.0)
+            arrays["joint_target_kd"][idx] = np.where(pos | vel, kd, 0.0)
             # Without a drive, stiffness and damping act as a passive spring and damper (MJCF joints).
             arrays["joint_stiffness"][idx] = np.where(pos | vel, 0.0, p["stiffness"])
             arrays["joint_damping"][idx] = np.where(pos | vel, 0.0, p["damping"])
             arrays["joint_effort_limit"][idx] = np.where(p["effort"] > 0, p["effort"], _NO_EFFORT_LIMIT)
             arrays["joint_velocity_limit"][idx] = p["velocity"]
             arrays["joint_friction"][idx] = p["friction"]
-            arrays["joint_armature"][idx] = p["armature"]
+            arrays["joint_armature"][idx] = p["armature"] + self.auto_armature[local]
             arrays["joint_limit_lower"][idx] = np.where(p["hasLimits"], p["lower"], -_UNLIMITED)
             arrays["joint_limit_upper"][idx] = np.where(p["hasLimits"], p["upper"], _UNLIMITED)
         for n, a in arrays.items():
@@ -215,7 +224,8 @@ class World:
 
         flags = 0
         if dofs:
-            flags |= newton.ModelFlags.JOINT_DOF_PROPERTIES | newton.ModelFlags.JOINT_DOF_FORCE_PROPERTIES
+            flags |= (newton.ModelFlags.JOINT_DOF_PROPERTIES | newton.ModelFlags.JOINT_DOF_FORCE_PROPERTIES
+                      | newton.ModelFlags.JOINT_DOF_INERTIAL_PROPERTIES)  # fmt: skip
         if shapes:
             flags |= newton.ModelFlags.SHAPE_PROPERTIES
         if joints:
@@ -255,10 +265,16 @@ class World:
 
     def _check_overflow(self) -> None:
         """One warning line, once, if a world ran out of contact or constraint capacity."""
+        import mujoco_warp as mjw
+
         bits = int(np.bitwise_or.reduce(self._observables.overflow.numpy().ravel()))
+        # An iteration cap reached is the solver stopping early (as PhysX does every step), not
+        # lost capacity.
+        bits &= ~int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
         if bits:
             self._overflow_warned = True
-            names = [b.name for b in self.solver.OverflowBits if bits & int(b)] or [hex(bits)]
+            kinds = [*self.solver.OverflowBits, *mjw.OverflowType]
+            names = sorted({b.name for b in kinds if int(b) and bits & int(b) == int(b)}) or [hex(bits)]
             print(
                 f"mytasks: warning: the physics ran out of capacity ({', '.join(n.lower() for n in names)}) and "
                 "dropped contacts or constraints; raise sim.newton.nconmax / njmax in the task YAML",
