@@ -7,7 +7,7 @@ Isaac Gym. Importing this module installs them (and nothing is aliased until it 
     from isaacgymenvs.tasks.base.vec_task import VecTask
 
 Served: ``isaacgym.gymapi`` and ``isaacgym.gymtorch`` (the engine chosen by
-``mytasks.sim.select_backend``), ``isaacgym.gymutil``, ``isaacgym.torch_utils``,
+``mytasks.sim.select_backend``), ``isaacgym.gymutil``, ``isaacgym.terrain_utils``, ``isaacgym.torch_utils``,
 ``isaacgymenvs.tasks.base.vec_task`` and ``isaacgymenvs.utils.torch_jit_utils``. A real Isaac
 Gym installed in this environment is never shadowed: importing this module then fails with
 one line saying so (use Isaac Gym directly, or ``physics_engine=physx`` in ``train.py``).
@@ -66,7 +66,7 @@ def enable(tasks_path: str | None = None) -> None:
 
 def _install() -> None:
     from mytasks import sim
-    from mytasks.sim import gymutil
+    from mytasks.sim import gymutil, terrain_utils
     from mytasks.tasks.base import vec_task
     from mytasks.utils import torch_jit_utils
 
@@ -76,6 +76,7 @@ def _install() -> None:
         "isaacgym.gymapi": gymapi,
         "isaacgym.gymtorch": gymtorch,
         "isaacgym.gymutil": gymutil,
+        "isaacgym.terrain_utils": terrain_utils,
         "isaacgym.torch_utils": torch_jit_utils,
     }
     for name, module in served.items():

@@ -90,7 +90,7 @@ def construct(task_class, kwargs: dict, root: str):
     """``task_class(**kwargs)``, with a missing isaacgym name reported as ``explain`` does."""
     try:
         return task_class(**kwargs)
-    except (AttributeError, ImportError) as e:
+    except (AttributeError, ImportError, NotImplementedError) as e:
         line = explain(e, find_package(root))
         if line is None:
             raise
@@ -106,8 +106,13 @@ _MISSING = (
 
 
 def explain(error: BaseException, pkg: str) -> str | None:
-    """One line for an isaacgym name the checkout's code uses and mytasks does not serve."""
+    """One line for an isaacgym name the checkout's code uses and mytasks does not serve, or a
+    use of one that it serves only in part (``NotImplementedError``)."""
     text = str(error)
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename).startswith(pkg)]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else pkg
+    if isinstance(error, NotImplementedError):
+        return f"{where}: {text.splitlines()[0] if text else type(error).__name__}"
     for pattern in _MISSING:
         m = pattern.search(text)
         if m:
@@ -119,7 +124,5 @@ def explain(error: BaseException, pkg: str) -> str | None:
     if what.startswith("mytasks.sim.newton_backend."):
         what = "isaacgym." + what.split(".")[-2] + "."
     name = f"{what}{m.group('name')}"
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename).startswith(pkg)]
-    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else pkg
     return (f"{where} uses {name}, which mytasks does not provide on this engine "
             "(docs/conventions.md lists the isaacgym API it serves)")  # fmt: skip

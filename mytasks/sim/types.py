@@ -316,6 +316,33 @@ class PlaneParams:
 
 
 @dataclass
+class HeightFieldParams:
+    """A height field's layout: ``nbRows`` samples along x ``row_scale`` apart, ``nbColumns``
+    along y ``column_scale`` apart, heights times ``vertical_scale``; sample (0, 0) at
+    ``transform``'s origin."""
+
+    column_scale: float = 1.0
+    row_scale: float = 1.0
+    vertical_scale: float = 1.0
+    nbRows: int = 0
+    nbColumns: int = 0
+    transform: Transform = field(default_factory=Transform)
+    static_friction: float = 1.0
+    dynamic_friction: float = 1.0
+    restitution: float = 0.0
+
+
+@dataclass
+class TriangleMeshParams:
+    nb_vertices: int = 0
+    nb_triangles: int = 0
+    transform: Transform = field(default_factory=Transform)
+    static_friction: float = 1.0
+    dynamic_friction: float = 1.0
+    restitution: float = 0.0
+
+
+@dataclass
 class PhysXParams:
     """Accepted for compatibility with task YAMLs written for Isaac Gym; see docs/conventions.md
     for which keys mean something on Newton."""

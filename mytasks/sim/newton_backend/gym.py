@@ -16,7 +16,7 @@ from mytasks.sim import types as gt
 from mytasks.sim.newton_backend.assets import Asset
 from mytasks.sim.newton_backend.gym_bodies import BodyCalls
 from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
-from mytasks.sim.newton_backend.scene import Camera, Env, Sim
+from mytasks.sim.newton_backend.scene import Camera, Env, HeightField, Sim
 from mytasks.sim.newton_backend.viewer import ViewerCalls
 
 
@@ -64,6 +64,32 @@ class Gym(ViewerCalls, BodyCalls):
 
     def add_ground(self, sim: Sim, params: gt.PlaneParams) -> None:
         sim.ground = params
+
+    def add_heightfield(self, sim: Sim, heights, params: gt.HeightFieldParams) -> None:
+        """Static terrain from ``nbRows x nbColumns`` heights (rows along x), shared by every env."""
+        if sim.world is not None:
+            raise RuntimeError("add_heightfield after prepare_sim: build the whole scene first")
+        rows, cols = int(params.nbRows), int(params.nbColumns)
+        h = np.asarray(heights, dtype=np.float64).reshape(rows, cols) * params.vertical_scale
+        sim.heightfields.append(HeightField(h.astype(np.float32), params.row_scale, params.column_scale,
+                                            params.transform, params.static_friction, params.restitution))  # fmt: skip
+
+    def add_triangle_mesh(self, sim: Sim, vertices, triangles, params: gt.TriangleMeshParams) -> None:
+        """Static terrain from a mesh that ``terrain_utils.convert_heightfield_to_trimesh`` made,
+        simulated as its height field (MuJoCo collides with a general mesh's convex hull)."""
+        from mytasks.sim import terrain_utils
+
+        made = terrain_utils.heightfield_of(vertices)
+        if made is None:
+            raise NotImplementedError(
+                "gym.add_triangle_mesh takes the terrain meshes that isaacgym.terrain_utils makes: the engine "
+                "collides with any other mesh's convex hull; pass the height field to gym.add_heightfield instead"
+            )
+        if sim.world is not None:
+            raise RuntimeError("add_triangle_mesh after prepare_sim: build the whole scene first")
+        heights, scale = made
+        sim.heightfields.append(HeightField(heights, scale, scale, params.transform, params.static_friction,
+                                            params.restitution))  # fmt: skip
 
     def prepare_sim(self, sim: Sim) -> bool:
         from mytasks.sim.newton_backend.world import World

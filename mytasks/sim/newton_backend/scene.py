@@ -41,6 +41,19 @@ class Actor:
 
 
 @dataclass
+class HeightField:
+    """Static terrain: ``heights`` [m], rows along x ``dx`` apart, columns along y ``dy`` apart,
+    sample (0, 0) at ``origin``."""
+
+    heights: np.ndarray
+    dx: float
+    dy: float
+    origin: gt.Transform
+    friction: float
+    restitution: float
+
+
+@dataclass
 class Camera:
     """A camera sensor of an env: its properties and where it looks from, in the env's frame."""
 
@@ -81,6 +94,7 @@ class Sim:
         self.device = device
         self.params = params
         self.ground: gt.PlaneParams | None = None
+        self.heightfields: list[HeightField] = []  # static terrain, shared by every env
         self.envs: list[Env] = []
         self.world = None  # a world.World once prepared
         self.cameras: list[Camera] = []  # may be added before or after prepare_sim
