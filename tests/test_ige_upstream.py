@@ -134,7 +134,7 @@ def test_quadcopter_stays_finite_under_random_actions():
 
 
 def test_franka_holds_its_pose_with_gravity_off():
-    env = task("FrankaCabinet", fresh=True)
+    env = task("FrankaCabinet")  # reset below: what the random actions did is undone
     # collapse_fixed_joints keeps the fixed base as the root body (Isaac Gym's 10 bodies: link0-7
     # and the fingers, the hand merged into link7), so its first joint stands 0.333 m above it.
     assert env.num_franka_bodies == 10
