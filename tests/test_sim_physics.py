@@ -15,11 +15,15 @@ M_CART, M_POLE, POLE_COM = 1.0, 0.1, 0.5  # assets/urdf/cartpole.urdf
 I_POLE_COM = 0.008346
 
 
-def _stiff_pole(props):
+def _pole_drive(props, stiffness, damping, effort):
     props["driveMode"][1] = gymapi.DOF_MODE_POS
-    props["stiffness"][1] = 1.0e5
-    props["damping"][1] = 1.0e3
-    props["effort"][1] = 1.0e6
+    props["stiffness"][1] = stiffness
+    props["damping"][1] = damping
+    props["effort"][1] = effort
+
+
+def _stiff_pole(props):
+    _pole_drive(props, 1.0e5, 1.0e3, 1.0e6)
 
 
 def test_constant_force_accelerates_cart_at_f_over_m():
@@ -132,10 +136,7 @@ def test_a_drive_too_stiff_for_the_substep_settles_like_an_implicit_one():
 
     def drive(props):
         props["driveMode"][0] = gymapi.DOF_MODE_NONE
-        props["driveMode"][1] = gymapi.DOF_MODE_POS
-        props["stiffness"][1] = 1.0e6
-        props["damping"][1] = 0.0
-        props["effort"][1] = 1.0e9
+        _pole_drive(props, 1.0e6, 0.0, 1.0e9)
 
     gym, sim, _, _ = build_cartpole(1, drive=drive, gravity=0.0, dt=0.01, substeps=1)
     dof = gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim)).view(1, 2, 2)
@@ -157,10 +158,7 @@ def test_dof_forces_report_drive_and_effort_actuation():
 
     def drive(props):
         props["driveMode"][0] = gymapi.DOF_MODE_EFFORT
-        props["driveMode"][1] = gymapi.DOF_MODE_POS
-        props["stiffness"][1] = 400.0
-        props["damping"][1] = 10.0
-        props["effort"][1] = 1.0e3
+        _pole_drive(props, 400.0, 10.0, 1.0e3)
 
     gym, sim, envs, _ = build_cartpole(2, drive=drive, dt=0.005, substeps=2)
     limited = gym.get_actor_dof_properties(envs[1], 0)

@@ -19,7 +19,7 @@ import hashlib
 import numpy as np
 
 # Meshes made by convert_heightfield_to_trimesh: fingerprint of the vertices -> (heights in
-# metres, rows along x, horizontal scale). Bounded: terrains are made once per task.
+# metres with rows along x, horizontal scale). Bounded: terrains are made once per task.
 _MADE: dict[str, tuple[np.ndarray, float]] = {}
 _MAX_MADE = 32
 
@@ -47,6 +47,16 @@ def _add(terrain: SubTerrain, raw) -> SubTerrain:
     out = terrain.height_field_raw.astype(np.int64) + raw
     terrain.height_field_raw[:] = np.clip(out, np.iinfo(np.int16).min, np.iinfo(np.int16).max)
     return terrain
+
+
+def _cells_in_from_edge(terrain: SubTerrain, platform_size: float) -> np.ndarray:
+    """Per sample: how many samples in from the nearest edge, up to the flat top of
+    ``platform_size`` metres at the centre (a pyramid's height in samples)."""
+    x = np.arange(terrain.width)[:, None]
+    y = np.arange(terrain.length)[None, :]
+    from_edge = np.minimum(np.minimum(x, terrain.width - 1 - x), np.minimum(y, terrain.length - 1 - y))
+    top = max(0, (min(terrain.width, terrain.length) - _cells(terrain, platform_size)) // 2)
+    return np.minimum(from_edge, top)
 
 
 def _platform(terrain: SubTerrain, platform_size: float, height=0) -> None:
@@ -83,11 +93,7 @@ def sloped_terrain(terrain: SubTerrain, slope: float = 1) -> SubTerrain:
 def pyramid_sloped_terrain(terrain: SubTerrain, slope: float = 1, platform_size: float = 1.0) -> SubTerrain:
     """Four faces rising ``slope`` metres per metre from the edges to a flat top of
     ``platform_size`` metres (a pit for a negative slope)."""
-    x = np.arange(terrain.width)[:, None]
-    y = np.arange(terrain.length)[None, :]
-    from_edge = np.minimum(np.minimum(x, terrain.width - 1 - x), np.minimum(y, terrain.length - 1 - y))
-    top = max(0, (min(terrain.width, terrain.length) - _cells(terrain, platform_size)) // 2)
-    return _add(terrain, _raw(terrain, slope * np.minimum(from_edge, top) * terrain.horizontal_scale))
+    return _add(terrain, _raw(terrain, slope * _cells_in_from_edge(terrain, platform_size) * terrain.horizontal_scale))
 
 
 def discrete_obstacles_terrain(terrain: SubTerrain, max_height: float, min_size: float, max_size: float,
@@ -125,12 +131,8 @@ def pyramid_stairs_terrain(terrain: SubTerrain, step_width: float, step_height: 
                            platform_size: float = 1.0) -> SubTerrain:  # fmt: skip
     """Square rings ``step_width`` metres wide, each ``step_height`` metres above the one around
     it, up to a flat top of ``platform_size`` metres (down, for a negative height)."""
-    x = np.arange(terrain.width)[:, None]
-    y = np.arange(terrain.length)[None, :]
-    from_edge = np.minimum(np.minimum(x, terrain.width - 1 - x), np.minimum(y, terrain.length - 1 - y))
     width = max(1, _cells(terrain, step_width))
-    top = max(0, (min(terrain.width, terrain.length) - _cells(terrain, platform_size)) // 2)
-    return _add(terrain, (np.minimum(from_edge, top) // width) * _raw(terrain, step_height))
+    return _add(terrain, (_cells_in_from_edge(terrain, platform_size) // width) * _raw(terrain, step_height))
 
 
 def stepping_stones_terrain(terrain: SubTerrain, stone_size: float, stone_distance: float, max_height: float,

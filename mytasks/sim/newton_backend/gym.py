@@ -67,12 +67,9 @@ class Gym(ViewerCalls, BodyCalls):
 
     def add_heightfield(self, sim: Sim, heights, params: gt.HeightFieldParams) -> None:
         """Static terrain from ``nbRows x nbColumns`` heights (rows along x), shared by every env."""
-        if sim.world is not None:
-            raise RuntimeError("add_heightfield after prepare_sim: build the whole scene first")
         rows, cols = int(params.nbRows), int(params.nbColumns)
         h = np.asarray(heights, dtype=np.float64).reshape(rows, cols) * params.vertical_scale
-        sim.heightfields.append(HeightField(h.astype(np.float32), params.row_scale, params.column_scale,
-                                            params.transform, params.static_friction, params.restitution))  # fmt: skip
+        _add_terrain(sim, h.astype(np.float32), params.row_scale, params.column_scale, params, "add_heightfield")
 
     def add_triangle_mesh(self, sim: Sim, vertices, triangles, params: gt.TriangleMeshParams) -> None:
         """Static terrain from a mesh that ``terrain_utils.convert_heightfield_to_trimesh`` made,
@@ -85,11 +82,8 @@ class Gym(ViewerCalls, BodyCalls):
                 "gym.add_triangle_mesh takes the terrain meshes that isaacgym.terrain_utils makes: the engine "
                 "collides with any other mesh's convex hull; pass the height field to gym.add_heightfield instead"
             )
-        if sim.world is not None:
-            raise RuntimeError("add_triangle_mesh after prepare_sim: build the whole scene first")
         heights, scale = made
-        sim.heightfields.append(HeightField(heights, scale, scale, params.transform, params.static_friction,
-                                            params.restitution))  # fmt: skip
+        _add_terrain(sim, heights, scale, scale, params, "add_triangle_mesh")
 
     def prepare_sim(self, sim: Sim) -> bool:
         from mytasks.sim.newton_backend.world import World
@@ -385,3 +379,10 @@ class Gym(ViewerCalls, BodyCalls):
         if image_type != gt.IMAGE_COLOR:
             raise NotImplementedError("the Newton backend renders colour images (IMAGE_COLOR) only")
         return self._world(sim).cameras.image(camera, sim.cameras[camera])
+
+
+def _add_terrain(sim: Sim, heights: np.ndarray, dx: float, dy: float, params, call: str) -> None:
+    if sim.world is not None:
+        raise RuntimeError(f"{call} after prepare_sim: build the whole scene first")
+    sim.heightfields.append(HeightField(heights, dx, dy, params.transform, params.static_friction,
+                                        params.restitution))  # fmt: skip

@@ -18,6 +18,7 @@ from mytasks.sim.newton_backend.runtime import preload_step_kernels
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
 from mytasks.sim.newton_backend.stiffness import settle_substeps
+from mytasks.sim.newton_backend.terrain import add_heightfield
 
 _UNLIMITED = 1.0e10
 _NO_EFFORT_LIMIT = 1.0e9
@@ -93,7 +94,7 @@ class World:
             cfg = newton.ModelBuilder.ShapeConfig(mu=pp.static_friction, restitution=pp.restitution)
             scene.add_ground_plane(cfg=cfg)
         for hf in self.sim.heightfields:
-            _add_heightfield(newton, scene, hf)
+            add_heightfield(newton, scene, hf)
         model = scene.finalize(device=self.device)
         assert model.body_count == self.num_envs * self.bodies_per_env
         assert model.joint_dof_count == self.num_envs * self.qd_per_env
@@ -123,9 +124,8 @@ class World:
         if opt is not None and hasattr(opt, "warn_overflow"):
             import mujoco_warp as mjw
 
-            # An iteration cap reached is the solver stopping early, as PhysX does every step,
-            # not lost contacts; capacity overflows still print (and World warns once).
-            opt.warn_overflow &= ~int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
+            # MuJoCo-Warp's own prints: capacity overflows only (World also warns once).
+            opt.warn_overflow &= ~_solver_limits(mjw)
         added = settle_substeps(self.params, solver, self.qd_per_env)
         if added is not None:
             self.auto_armature, self.auto_damping = added
@@ -269,10 +269,7 @@ class World:
         """One warning line, once, if a world ran out of contact or constraint capacity."""
         import mujoco_warp as mjw
 
-        bits = int(np.bitwise_or.reduce(self._observables.overflow.numpy().ravel()))
-        # An iteration cap reached is the solver stopping early (as PhysX does every step), not
-        # lost capacity.
-        bits &= ~int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
+        bits = int(np.bitwise_or.reduce(self._observables.overflow.numpy().ravel())) & ~_solver_limits(mjw)
         if bits:
             self._overflow_warned = True
             kinds = [*self.solver.OverflowBits, *mjw.OverflowType]
@@ -382,21 +379,7 @@ class World:
         return self._drive_force_view
 
 
-def _add_heightfield(newton, scene, hf) -> None:
-    """A static height field (rows along x) as Newton's: its rows run along y, centred on the
-    shape's origin, so the grid is transposed and the origin moved to the middle."""
-    import warp as wp
-
-    data = np.ascontiguousarray(hf.heights.T)  # Newton: data[row = y, column = x]
-    ny, nx = data.shape
-    hx, hy = (nx - 1) * hf.dx / 2, (ny - 1) * hf.dy / 2
-    low, high = float(data.min()), float(data.max())
-    field = newton.Heightfield(data=data, nrow=ny, ncol=nx, hx=hx, hy=hy, min_z=low, max_z=max(high, low + 1e-6))
-    centre = hf.origin.transform_point(gt.Vec3(hx, hy, 0.0))
-    xform = wp.transform((centre.x, centre.y, centre.z), tuple(hf.origin.r))
-    cfg = newton.ModelBuilder.ShapeConfig(mu=hf.friction, restitution=hf.restitution)
-    # MuJoCo collides with the field's prisms, whose base Newton makes 0.1 mm thick: a box pressed
-    # into it found side normals and fell through. A metre of base below the lowest point holds.
-    if "mujoco:hfield_base" not in scene.custom_attributes:
-        newton.solvers.SolverMuJoCo.register_custom_attributes(scene)
-    scene.add_shape_heightfield(xform=xform, heightfield=field, cfg=cfg, custom_attributes={"mujoco:hfield_base": 1.0})
+def _solver_limits(mjw) -> int:
+    """MuJoCo-Warp's overflow bits for an iteration cap reached: the solver stopping early, as
+    PhysX does every step, not lost contacts or constraints."""
+    return int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
