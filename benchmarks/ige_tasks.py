@@ -7,12 +7,16 @@ measuring the behaviour IsaacGymEnvs documents for the task:
 
     Cartpole      mean episode length (500 = balanced to the time limit)
     Ant/Humanoid  mean forward speed of the torso along +x (the target direction) [m/s]
-    BallBalance   share of episodes that kept the ball on the tray to the time limit
+    BallBalance   share of envs whose first episode kept the ball on the tray to the time limit
     Quadcopter    mean distance to the target (0, 0, 1) over the second half of play [m]
     Anymal        mean planar velocity tracking error |cmd_xy - v_xy| (base frame) [m/s]
     FrankaCabinet mean drawer opening at the end of play [m]
 
     python benchmarks/ige_tasks.py --ige-root ../shared/ige-upstream --tasks Cartpole Ant --out results.json
+
+Shares are over each env's first episode (every env starts one at the first step): counting
+every episode that ends in the window would over-count the short, failed ones. ``--baseline``
+plays zero actions instead of a policy, the figure a trained policy must beat.
 """
 
 from __future__ import annotations
@@ -85,8 +89,9 @@ def behaviour(task: str, env, steps: int, policy) -> dict:
 
     n = env.num_envs
     obs = env.reset()["obs"]
-    acc, count, ended, kept, lengths = 0.0, 0, 0, 0, []
+    acc, count, ended, lengths = 0.0, 0, 0, []
     length = torch.zeros(n, device=env.device)
+    first = torch.full((n,), -1.0, device=env.device)  # length of each env's first episode
     for step in range(steps):
         with torch.no_grad():
             obs_dict, _, done, _ = env.step(policy(obs))
@@ -95,9 +100,8 @@ def behaviour(task: str, env, steps: int, policy) -> dict:
         ids = (done != 0).nonzero(as_tuple=False).flatten()
         if len(ids):
             lengths += length[ids].tolist()
-            full = length[ids] >= env.max_episode_length - 1
             ended += len(ids)
-            kept += int(full.sum())
+            first[ids] = torch.where(first[ids] < 0, length[ids], first[ids])
             length[ids] = 0
         if task in ("Ant", "Humanoid"):
             acc += float(env.root_states[:, 7].mean()) if env.root_states.dim() == 2 else 0.0
@@ -110,13 +114,17 @@ def behaviour(task: str, env, steps: int, policy) -> dict:
             v = quat_rotate_inverse(env.root_states[:, 3:7], env.root_states[:, 7:10])[:, 0:2]
             acc += float((env.commands[:, 0:2] - v).norm(dim=-1).mean())
             count += 1
-    out = {"play_envs": n, "play_steps": steps, "episodes_ended": ended}
+    done_first = first[first >= 0]
+    out = {"play_envs": n, "play_steps": steps, "episodes_ended": ended,
+           "first_episodes_ended": len(done_first),
+           "first_episode_mean_length": float(done_first.mean()) if len(done_first) else None}  # fmt: skip
     if task == "Cartpole":
         out["mean_episode_length"] = sum(lengths) / len(lengths) if lengths else float(steps)
     elif task in ("Ant", "Humanoid"):
         out["forward_speed_mps"] = acc / max(count, 1)
     elif task == "BallBalance":
-        out["episodes_ball_kept_share"] = kept / ended if ended else None
+        full = done_first >= env.max_episode_length - 1
+        out["ball_kept_share"] = float(full.float().mean()) if len(done_first) else None
     elif task == "Quadcopter":
         out["distance_to_target_m"] = acc / max(count, 1)
     elif task == "Anymal":
@@ -126,26 +134,31 @@ def behaviour(task: str, env, steps: int, policy) -> dict:
     return out
 
 
-def play(task: str, ige_root: str, run_dir: str, envs: int, seconds: float) -> dict:
+def play(task: str, ige_root: str, run_dir: str | None, envs: int, seconds: float, extra: tuple = ()) -> dict:
+    """Plays the run's checkpoint; with ``run_dir`` None, zero actions (the baseline)."""
+    import torch
     from omegaconf import OmegaConf
 
     from mytasks.rl import checkpoints, runner
     from mytasks.rl.env import register_rlgpu
     from mytasks.tasks import build_task
-    from mytasks.utils.config import resolved
+    from mytasks.utils.config import compose, resolved
     from mytasks.utils.run_config import load_config
 
-    cfg = load_config([f"task={task}", f"ige_root={ige_root}", "test=True", f"checkpoint={run_dir}",
-                       f"num_envs={envs}", "headless=True"])  # fmt: skip
-    res = resolved(cfg)
-    params = runner.train_params(OmegaConf.to_container(res.train, resolve=True), res.rl_device)
-    name = res.train.params.config.name
-    path = checkpoints.resolve(run_dir, name, last=False)
-    state = checkpoints.load(path, trust=False)
-    env = build_task(res, headless=True)
-    register_rlgpu(lambda **_: env)
-    player = runner.load_player(params, state, path, res.task.name)
-    policy = lambda obs: player.get_action(obs, is_deterministic=True)  # noqa: E731
+    common = [f"task={task}", f"ige_root={ige_root}", f"num_envs={envs}", "headless=True", *extra]
+    if run_dir is None:
+        res = resolved(compose(common))
+        env = build_task(res, headless=True)
+        policy = lambda obs: torch.zeros((obs.shape[0], env.num_actions), device=obs.device)  # noqa: E731
+    else:
+        res = resolved(load_config([*common, "test=True", f"checkpoint={run_dir}"]))
+        params = runner.train_params(OmegaConf.to_container(res.train, resolve=True), res.rl_device)
+        path = checkpoints.resolve(run_dir, res.train.params.config.name, last=False)
+        state = checkpoints.load(path, trust=False)
+        env = build_task(res, headless=True)
+        register_rlgpu(lambda **_: env)
+        player = runner.load_player(params, state, path, res.task.name)
+        policy = lambda obs: player.get_action(obs, is_deterministic=True)  # noqa: E731
     steps = int(seconds / (env.dt if hasattr(env, "dt") else res.task.sim.dt))
     return behaviour(task, env, steps, policy)
 
@@ -162,7 +175,9 @@ def main() -> None:
     ap.add_argument("--echo", action="store_true", help="print train.py's output as it comes")
     ap.add_argument("--play-envs", type=int, default=1024)
     ap.add_argument("--play-seconds", type=float, default=10.0)
+    ap.add_argument("--play-args", nargs="*", default=[], help="extra overrides for play (e.g. sim_device=cpu)")
     ap.add_argument("--play-only", nargs="*", default=[], help="Task=run_dir: play an existing run")
+    ap.add_argument("--baseline", action="store_true", help="play zero actions, no training")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     root = os.path.abspath(args.ige_root)
@@ -170,14 +185,17 @@ def main() -> None:
     results = []
     for task in args.tasks:
         extra = args.train_args + [a.split(":", 1)[1] for a in args.task_args if a.split(":", 1)[0] == task]
-        if task in runs:
+        if args.baseline:
+            r = {"task": task, "run_dir": None, "baseline": "zero actions"}
+        elif task in runs:
             r = {"task": task, "run_dir": runs[task]}
         else:
             r = train(task, root, extra, args.train_seconds, args.echo)
         r["train_args"] = extra
         if "error" not in r:
             # Play in a fresh process: the engine's kernels are per process anyway.
-            call = f"play({task!r}, {root!r}, {r['run_dir']!r}, {args.play_envs}, {args.play_seconds})"
+            where = (task, root, r["run_dir"], args.play_envs, args.play_seconds, tuple(args.play_args))
+            call = f"play(*{where!r})"
             code = f"import json,sys; sys.path.insert(0, {ROOT!r}); from benchmarks.ige_tasks import play; "
             code += f"print('RESULT', json.dumps({call}))"
             p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -375,6 +375,8 @@ class NewtonParams:
     cone: "pyramidal" or "elliptic" friction cone. impratio: frictional-to-normal impedance ratio.
     graph_capture: replay the substeps as one captured graph (CUDA and CPU).
     auto_substeps: raise substeps where a drive is too stiff for MuJoCo's explicit stiffness.
+    max_substeps: the most substeps auto_substeps raises to; DOFs still too stiff there get the
+    armature and damping of an implicit drive instead (stiffness.py).
     """
 
     solver: str = "newton"
@@ -387,6 +389,7 @@ class NewtonParams:
     impratio: float = 1.0
     graph_capture: bool = True
     auto_substeps: bool = True
+    max_substeps: int = 8
 
 
 @dataclass
