@@ -82,9 +82,10 @@ class Sim2Sim:
         spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1], contype=0, conaffinity=1,
                                 friction=[float(m["robot"].get("ground_friction", 1.0)), 0.005, 0.0001])  # fmt: skip
         spec.worldbody.add_light(pos=[0, 0, 4], dir=[0, 0, -1])
+        armature = j.get("armature", {})  # per joint; manifests before it had one robot.armature
         for joint in spec.joints:
             if joint.name in self.names:
-                joint.armature = float(m["robot"].get("armature", 0.0))
+                joint.armature = float(armature.get(joint.name, m["robot"].get("armature", 0.0)))
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         jid = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in self.names]

@@ -14,6 +14,7 @@ from collections.abc import MutableMapping
 _BUILTIN = {
     "Cartpole": "mytasks.tasks.cartpole:Cartpole",
     "Go2": "mytasks.tasks.go2:Go2",
+    "G1": "mytasks.tasks.g1:G1",
 }
 
 

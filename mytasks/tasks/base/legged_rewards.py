@@ -1,9 +1,10 @@
-"""The Go2 task's rewards: legged_gym's terms, their total and their per-episode logs.
+"""The legged robots' rewards: legged_gym's terms, their total and their per-episode logs.
 
-Each term of ``rewards.scales`` in cfg/task/Go2.yaml (x policy dt when ``multiplyScalesByDt``)
-times the ``_reward_<term>`` below; the total is clipped at zero from below when
-``onlyPositiveRewards``. Each term's episode sum, per second of episode, is logged as
-``Episode/rew_<term>``. A mixin of the ``Go2`` task: it reads the task's state tensors.
+Each term of ``rewards.scales`` in the robot's task YAML (x policy dt when
+``multiplyScalesByDt``) times the ``_reward_<term>`` below or of the robot's class; the total is
+clipped at zero from below when ``onlyPositiveRewards``. Each term's episode sum, per second of
+episode, is logged as ``Episode/rew_<term>``. A mixin of ``LeggedRobot``: it reads the task's
+state tensors.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from __future__ import annotations
 import torch
 
 
-class Go2Rewards:
+class LeggedRewards:
     def _init_rewards(self):
         r = self.rewards_cfg
         factor = self.dt if r["multiplyScalesByDt"] else 1.0
         self.reward_scales = {k: float(v) * factor for k, v in r["scales"].items() if float(v) != 0.0}
         for name in self.reward_scales:
             if not hasattr(self, f"_reward_{name}"):
-                raise ValueError(f"unknown Go2 reward term '{name}' in rewards.scales")
+                raise ValueError(f"unknown {type(self).__name__} reward term '{name}' in rewards.scales")
         self.reward_fns = [(name, getattr(self, f"_reward_{name}"), s) for name, s in self.reward_scales.items()]
         self.episode_sums = {name: torch.zeros(self.num_envs, device=self.device) for name in self.reward_scales}
         # Sums of the episodes that ended since the last log, and their count (kept on the device).
@@ -95,3 +96,15 @@ class Go2Rewards:
         below = (self.soft_dof_lower - self.dof_pos).clamp(min=0.0)
         above = (self.dof_pos - self.soft_dof_upper).clamp(min=0.0)
         return torch.sum(below + above, dim=1)
+
+    def _reward_alive(self):
+        return torch.ones(self.num_envs, device=self.device)
+
+    def _reward_orientation(self):
+        return torch.sum(torch.square(self.projected_gravity[:, :2]), dim=1)
+
+    def _reward_baseHeight(self):
+        return torch.square(self.root_states[:, 2] - float(self.rewards_cfg["baseHeightTarget"]))
+
+    def _reward_dofVel(self):
+        return torch.sum(torch.square(self.dof_vel), dim=1)
