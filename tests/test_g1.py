@@ -1,4 +1,5 @@
-"""The G1 model (assets/urdf/g1) and task against the robot's published numbers and closed forms."""
+"""The G1 and H1 models (assets/urdf/g1, h1) and tasks against the robots' published numbers and
+closed forms."""
 
 import xml.etree.ElementTree as ET
 
@@ -23,6 +24,7 @@ SOLE = 0.035  # the foot spheres' lowest point below the ankle-roll origin [m]
 
 
 def _task(*overrides, n=4):
+    # a task= among the overrides wins over G1
     return build_task(resolved(compose(["task=G1", f"num_envs={n}", *CPU, *overrides])), headless=True)
 
 
@@ -112,3 +114,24 @@ def test_on_its_own_ankle_gains_it_topples_forward_as_gravity_wins():
     assert (first > 20).all()  # toppling, not at once (> 0.4 s)
     x_at_fall = x[first - 1, torch.arange(task.num_envs)]
     assert (x_at_fall - float(task.base_init_state[0]) > 0.1).all()  # forward
+
+
+H1_LEG = ["hip_yaw", "hip_roll", "hip_pitch", "knee", "ankle"]
+H1_JOINTS = [f"{side}_{j}_joint" for side in ("left", "right") for j in H1_LEG]
+
+
+def test_the_h1_has_its_joints_mass_and_standing_height():
+    task = _task("task=H1", "task.env.noise.addNoise=False", "task.env.randomization.randomizeBaseMass=False", n=2)
+    assert task.dof_names == H1_JOINTS
+    assert (task.num_obs, task.num_states, task.num_actions) == (41, 44, 10)
+    props = task.gym.get_actor_rigid_body_properties(task.envs[0], task.actor_handles[0])
+    assert sum(p.mass for p in props) == pytest.approx(51.650, abs=1e-3)  # lumped pelvis 29.847 + 2 x 10.901
+    knee = H1_JOINTS.index("left_knee_joint")
+    assert (float(task.dof_lower[knee]), float(task.dof_upper[knee])) == pytest.approx((-0.26, 2.05), abs=1e-5)
+    states = _settle(task, 30)
+    # Forward kinematics of the default angles: the ankles 0.96423 m below the pelvis (in the
+    # air, before the legs take the weight); the soles' capsules reach 0.070 m below the
+    # ankles, so that standing, the ankles are that high.
+    pelvis, feet = states[1][:2]
+    assert (pelvis - feet.mean(1)).sub(0.96423).abs().max() < 2e-3
+    assert (states[-1][1] - 0.070).abs().max() < 5e-3

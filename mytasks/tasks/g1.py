@@ -78,3 +78,9 @@ class G1(LeggedRobot):
         on = self.contact_forces[:, self.feet_ids, 2] > float(self.rewards_cfg["footContactForce"])
         stance = self.leg_phase < float(self.rewards_cfg["stancePhase"])
         return torch.sum((on == stance).float(), dim=1)
+
+
+class H1(G1):
+    """Unitree H1 (10 leg DOFs): the same task (cfg/task/H1.yaml); observations 41, states 44."""
+
+    num_dof_expected = 10
