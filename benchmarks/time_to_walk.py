@@ -1,4 +1,5 @@
-"""Wall clock from ``python train.py task=Go2 headless=True`` to a policy that walks.
+"""Wall clock from ``python train.py task=<T> headless=True`` to a policy that walks (``--task``:
+Go2, G1, H1, any legged task).
 
 Runs training as a user would (a subprocess, cold or warm kernel cache as found), reads when
 each checkpoint was written (its file's time), then plays chosen checkpoints on many envs
@@ -9,7 +10,8 @@ GPU memory in use (nvidia-smi) is sampled once a second during training, and the
 throughput is the epoch line's steps/s (env steps per second, PPO update included: rl-games'
 ``fps total``), the median over the epochs after the fifth.
 
-    python benchmarks/go2_time_to_walk.py --train-args max_iterations=600 --play-epochs 200 300 400 600
+    python benchmarks/time_to_walk.py --train-args max_iterations=600 --play-epochs 200 300 400 600
+    python benchmarks/time_to_walk.py --task G1 --play-epochs 500 1000 1500
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def sample_gpu_memory(stop: threading.Event, out: list) -> None:
 def train(args, log_path: str) -> tuple[str, float, dict, list, list]:
     """Runs training; returns the run directory, the wall clock, {epoch: (seconds, path)} of each
     checkpoint, the GPU memory samples [MiB] and each epoch's env steps/s."""
-    cmd = [*TRAIN, "task=Go2", "headless=True", *args.train_args]
+    cmd = [*TRAIN, f"task={args.task}", "headless=True", *args.train_args]
     print("$", " ".join(cmd[2:]), flush=True)
     mem, stop = [], threading.Event()
     sampler = threading.Thread(target=sample_gpu_memory, args=(stop, mem), daemon=True)
@@ -73,7 +75,7 @@ def train(args, log_path: str) -> tuple[str, float, dict, list, list]:
 
 
 def play(checkpoint: str, args) -> dict:
-    cmd = [*TRAIN, "task=Go2", "test=True", f"checkpoint={checkpoint}", f"num_envs={args.play_envs}",
+    cmd = [*TRAIN, f"task={args.task}", "test=True", f"checkpoint={checkpoint}", f"num_envs={args.play_envs}",
            f"play_episodes={args.play_envs}", *args.play_args]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=args.cwd)
     if r.returncode != 0:
@@ -91,6 +93,7 @@ def play(checkpoint: str, args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="Go2", help="the legged task to train")
     ap.add_argument("--train-args", nargs="*", default=[], help="extra train.py overrides")
     ap.add_argument("--play-epochs", type=int, nargs="*", default=[], help="checkpoints to play (default: last)")
     ap.add_argument("--play-envs", type=int, default=1024)
