@@ -1,0 +1,140 @@
+"""mytasks and mjlab side by side on one GPU: the same wall clock of training for each, then
+each one's throughput and velocity tracking error.
+
+    python benchmarks/vs_mjlab.py --seconds 600 --mjlab-site /root/mjsite            # G1
+    python benchmarks/vs_mjlab.py --task Go2 --mjlab-task Mjlab-Velocity-Flat-Unitree-Go1 ...
+
+Each training runs as its user would start it, one after the other (never both at once), and
+is stopped ``--seconds`` after its command as Ctrl-C stops it:
+
+- mytasks: ``python train.py task=<task> headless=True``; throughput is the epoch lines'
+  env steps/s (PPO included), median over the epochs after the fifth; the tracking errors and
+  falls come from playing the checkpoint on ``--play-envs`` envs with commands drawn from the
+  training ranges (``test=True``).
+- mjlab (installed in a folder of its own, ``--mjlab-site``: it pins another MuJoCo): its
+  ``train`` script with the rsl_rl runner; throughput is rsl_rl's "Steps per second" per
+  iteration (collection and learning), median after the fifth; its tracking error is the
+  task's own ``Metrics/twist/error_vel_xy`` of the last iteration (measured during training,
+  with its noise and pushes: mjlab has no play metric to compare with).
+
+mjlab's G1 task drives all 29 joints of the G1 (arms and waist too) where mytasks' drives the
+12 leg joints, as unitree_rl_gym's does; both follow planar velocity and yaw-rate commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MJLAB_MAIN = "import sys; from mjlab.scripts.train import main; sys.argv = ['train'] + sys.argv[1:]; main()"
+
+
+def _median(xs):
+    xs = sorted(xs[5:]) or sorted(xs)
+    return xs[len(xs) // 2] if xs else None
+
+
+def timed(cmd: list[str], seconds: float, log_path: str, env=None, cwd=ROOT) -> tuple[list[str], float]:
+    """Runs ``cmd``, stops it with SIGINT ``seconds`` after it started; returns its lines and
+    the wall clock."""
+    t0 = time.time()
+    lines = []
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env)
+        stop = threading.Timer(seconds, lambda: proc.send_signal(signal.SIGINT))
+        stop.start()
+        for line in iter(proc.stdout.readline, ""):
+            log.write(f"{time.time() - t0:8.2f} {line}")
+            lines.append(line)
+        proc.wait()
+        stop.cancel()
+    return lines, time.time() - t0
+
+
+def run_mytasks(args) -> dict:
+    cmd = [sys.executable, "-u", os.path.join(ROOT, "train.py"), f"task={args.task}", "headless=True",
+           f"experiment=vs_mjlab_{args.task}", *args.train_args]  # fmt: skip
+    lines, wall = timed(cmd, args.seconds, os.path.join(args.out, "mytasks.log"))
+    fps = [float(m.group(1).replace(",", "")) for x in lines if (m := re.search(r"epoch .* ([\d,]+) steps/s", x))]
+    epochs = [int(m.group(1)) for x in lines if (m := re.match(r"epoch +(\d+)/", x))]
+    run_dir = next((m.group(1) for x in lines if (m := re.match(r"run directory: (\S+)", x))), None)
+    out = {"wall_s": round(wall, 1), "epochs": epochs[-1] if epochs else 0, "env_steps_per_s": _median(fps),
+           "run_dir": run_dir}  # fmt: skip
+    if run_dir is None:
+        return {**out, "error": "".join(lines[-20:])}
+    play = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), f"task={args.task}", "test=True",
+                           f"checkpoint={run_dir}", "headless=True", f"num_envs={args.play_envs}"],
+                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    for key in ("lin_vel_error", "yaw_rate_error", "fall"):
+        m = re.search(rf"\({key}\): ([-\d.]+)", play.stdout)
+        out[key] = float(m.group(1)) if m else None
+    return out
+
+
+def _stubs() -> str:
+    """mjlab imports wandb and imageio_ffmpeg at start-up; neither is used with tensorboard."""
+    d = tempfile.mkdtemp(prefix="mjlab-stubs-")
+    open(os.path.join(d, "wandb.py"), "w").close()
+    with open(os.path.join(d, "imageio_ffmpeg.py"), "w") as f:
+        f.write("def get_ffmpeg_exe():\n    return 'ffmpeg'\n")
+    return d
+
+
+def run_mjlab(args) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{args.mjlab_site}:{_stubs()}", "MUJOCO_GL": "disable"}
+    cmd = [sys.executable, "-u", "-c", MJLAB_MAIN, args.mjlab_task, "--env.scene.num-envs", str(args.num_envs),
+           "--agent.max-iterations", "100000", "--agent.logger", "tensorboard"]  # fmt: skip
+    lines, wall = timed(cmd, args.seconds, os.path.join(args.out, "mjlab.log"), env=env, cwd=args.out)
+    fps = [float(m.group(1)) for x in lines if (m := re.search(r"Steps per second:\s*([\d.]+)", x))]
+    iters = [int(m.group(1)) for x in lines if (m := re.search(r"Learning iteration (\d+)/", x))]
+    err = [float(m.group(1)) for x in lines if (m := re.search(r"Metrics/twist/error_vel_xy:\s*([-\d.]+)", x))]
+    yaw = [float(m.group(1)) for x in lines if (m := re.search(r"Metrics/twist/error_vel_yaw:\s*([-\d.]+)", x))]
+    out = {"wall_s": round(wall, 1), "iterations": iters[-1] if iters else 0, "env_steps_per_s": _median(fps),
+           "error_vel_xy": err[-1] if err else None, "error_vel_yaw": yaw[-1] if yaw else None}  # fmt: skip
+    if not fps:
+        out["error"] = "".join(lines[-20:])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", default="G1")
+    ap.add_argument("--mjlab-task", default="Mjlab-Velocity-Flat-Unitree-G1")
+    ap.add_argument("--mjlab-site", required=True, help="the folder mjlab and its pins are installed in")
+    ap.add_argument("--seconds", type=float, default=600.0, help="training wall clock for each")
+    ap.add_argument("--num-envs", type=int, default=4096)
+    ap.add_argument("--play-envs", type=int, default=1024)
+    ap.add_argument("--train-args", nargs="*", default=[], help="extra train.py overrides for mytasks")
+    ap.add_argument("--only", choices=["mytasks", "mjlab"], default=None)
+    ap.add_argument("--out", default=".", help="folder for both logs and results.json")
+    args = ap.parse_args()
+    args.out = os.path.abspath(args.out)
+    os.makedirs(args.out, exist_ok=True)
+    if f"num_envs={args.num_envs}" not in args.train_args:
+        args.train_args.append(f"num_envs={args.num_envs}")
+    result = {"seconds": args.seconds, "num_envs": args.num_envs}
+    if args.only in (None, "mytasks"):
+        result["mytasks"] = run_mytasks(args)
+        print(json.dumps({"mytasks": result["mytasks"]}), flush=True)
+    if args.only in (None, "mjlab"):
+        result["mjlab"] = run_mjlab(args)
+        print(json.dumps({"mjlab": result["mjlab"]}), flush=True)
+    a, b = result.get("mytasks", {}), result.get("mjlab", {})
+    if a.get("env_steps_per_s") and b.get("env_steps_per_s"):
+        result["throughput_ratio"] = round(a["env_steps_per_s"] / b["env_steps_per_s"], 2)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
