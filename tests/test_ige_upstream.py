@@ -67,11 +67,11 @@ def test_ant_settles_at_a_steady_torso_height():
     env = task("Ant")
     _reset_all(env)
     z = []
-    for _ in range(240):  # 4 s
+    for _ in range(360):  # 6 s: from the reset's random joint angles a few ants rock for up to 4 s
         env.step(_zero(env))
         z.append(env.root_states[:, 2].clone())
     z = torch.stack(z)
-    assert (env.progress_buf >= 239).all(), "an ant fell over (terminated) without actions"
+    assert (env.progress_buf >= 359).all(), "an ant fell over (terminated) without actions"
     assert (z[-60:].max(0).values - z[-60:].min(0).values).max() < 0.015  # the last second: steady
     assert (z[-1] > 0.3).all()  # on its legs, torso off the ground
 
