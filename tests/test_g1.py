@@ -135,3 +135,16 @@ def test_the_h1_has_its_joints_mass_and_standing_height():
     pelvis, feet = states[1][:2]
     assert (pelvis - feet.mean(1)).sub(0.96423).abs().max() < 2e-3
     assert (states[-1][1] - 0.070).abs().max() < 5e-3
+
+
+def test_the_gait_clock_runs_with_episode_time_and_the_right_leg_half_a_period_on(g1):
+    zero = torch.zeros(g1.num_envs, g1.num_actions)
+    g1.reset_idx(torch.arange(g1.num_envs))
+    for _ in range(7):
+        obs = g1.step(zero)[0]["obs"]
+    t = g1.progress_buf.float() * 0.02  # policy dt: 4 x 5 ms
+    phase = torch.remainder(t / 0.8, 1.0)
+    assert torch.allclose(obs[:, -2], torch.sin(2 * torch.pi * phase), atol=1e-5)
+    assert torch.allclose(obs[:, -1], torch.cos(2 * torch.pi * phase), atol=1e-5)
+    assert torch.allclose(g1.leg_phase[:, 1], torch.remainder(phase + 0.5, 1.0), atol=1e-6)
+    assert g1.deploy_info()["gait"]["period"] == 0.8

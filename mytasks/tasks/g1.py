@@ -57,6 +57,11 @@ class G1(LeggedRobot):
         self.gait_phase[:, 0] = torch.sin(2 * math.pi * self.phase)
         self.gait_phase[:, 1] = torch.cos(2 * math.pi * self.phase)
 
+    def deploy_info(self) -> dict:
+        info = super().deploy_info()
+        info["gait"] = {"period": self.gait_period, "offsets": self.leg_offsets.tolist(), "legs": ["left", "right"]}
+        return info
+
     # ------------------------------------------------------------------ G1's own reward terms
     def _feet_force(self) -> torch.Tensor:
         return torch.norm(self.contact_forces[:, self.feet_ids, :], dim=-1)

@@ -14,7 +14,7 @@ _OBS_MEANING = {
     "dof_vel": {},
     "actions": {"of": "the previous policy output"},
     "gait_phase": {"of": ["sin(2 pi phase)", "cos(2 pi phase)"],
-                   "phase": "episode time / gaitPeriod, modulo 1 (0 at the episode's first step)"},
+                   "phase": "episode time / gait period, modulo 1 (0 at the episode's first step)"},
 }  # fmt: skip
 
 
