@@ -47,7 +47,8 @@ class LoopOptions:
 
 
 class _Signals:
-    """Within the block, the first SIGINT/SIGTERM sets ``requested``; a second exits at once."""
+    """Within the block, the first SIGINT/SIGTERM sets ``requested``; a second exits at once,
+    also after the block, on the way out."""
 
     def __enter__(self):
         self.requested = None
@@ -64,8 +65,11 @@ class _Signals:
         print(f"\n{name}: saving a checkpoint at the end of this epoch (again to quit at once)", flush=True)
 
     def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
+        # After a first signal the run is on its way out (checkpoint, resume line): a second one
+        # still quits at once there, so the handler stays; otherwise the old ones come back.
+        if self.requested is None:
+            for sig, old in self._old.items():
+                signal.signal(sig, old)
         return False
 
 
