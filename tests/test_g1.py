@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 
+from mytasks.sim import gymtorch
 from mytasks.tasks import build_task
 from mytasks.utils.config import compose, resolved
 from mytasks.utils.paths import asset_root
@@ -33,12 +34,6 @@ def g1():
     return _task("task.env.noise.addNoise=False", "task.env.randomization.randomizeBaseMass=False")
 
 
-def _unwrap(t):
-    from mytasks.sim import gymtorch
-
-    return gymtorch.unwrap_tensor(t)
-
-
 def test_the_urdf_has_the_robots_joints_in_order_with_its_limits_and_efforts(g1):
     assert g1.dof_names == JOINTS
     for name, (lo, hi) in LIMITS.items():
@@ -63,8 +58,8 @@ def _settle(task, steps):
     task.reset_idx(torch.arange(task.num_envs))
     task.dof_pos[:] = task.default_dof_pos
     task.root_states[:, 7:13] = 0.0
-    task.gym.set_dof_state_tensor(task.sim, _unwrap(task.dof_state))
-    task.gym.set_actor_root_state_tensor(task.sim, _unwrap(task.root_states))
+    task.gym.set_dof_state_tensor(task.sim, gymtorch.unwrap_tensor(task.dof_state))
+    task.gym.set_actor_root_state_tensor(task.sim, gymtorch.unwrap_tensor(task.root_states))
     out = []
     for _ in range(steps):
         task.step(zero)

@@ -4,20 +4,18 @@ stiffness.
 Isaac Gym's (PhysX's) drives are implicit and stable at any gain; MuJoCo integrates stiffness
 explicitly, which diverges once omega h > 2 (omega = sqrt(k / M_ii), the DOF's own inertia
 M_ii including armature). ``settle_substeps`` raises ``substeps`` until omega h <= 1 (0.5 in
-a model with equality constraints, below), up to ``sim.newton.max_substeps`` (8 unless the YAML says),
-with one line saying so. DOFs still too stiff then get what an implicit drive amounts to at
-that substep: the armature that brings omega h to that bound, and the damping k h that
-backward Euler adds to a spring of stiffness k, so that they reach their targets within a few
-substeps and stop there.
+a model with equality constraints, below), up to ``sim.newton.max_substeps`` (8 unless the
+YAML says), with one line saying so. DOFs still too stiff then get what an implicit drive
+amounts to at that substep: the armature that brings omega h to that bound, and the damping
+k h that backward Euler adds to a spring of stiffness k, so that they reach their targets
+within a few substeps and stop there. Without that damping a drive the task gives none
+(Quadcopter's rotor arms) rings at omega = 1 / h and the quadcopter spins up until its state
+is no longer finite. A task YAML that sets ``sim.newton.auto_substeps: False`` keeps its own.
 
 Equality constraints (MuJoCo's soft ones: attractors and loop joints, which close loops, and
-mimic joints) tighten the bound.
-BallBalance's tray, held by three drives of 4000 N m/rad on legs pinned by attractors, rings
-with a growing tilt at omega h = 0.85 (5 substeps), still rings at 0.53 and settles at 0.43 (10
-substeps); the same drive on an open chain is steady at omega h = 1. Without that damping
-a drive the task gives none (Quadcopter's rotor arms) rings at omega = 1 / h and the
-quadcopter spins up until its state is no longer finite. A task YAML that sets
-``sim.newton.auto_substeps: False`` keeps its own.
+mimic joints) tighten the bound. BallBalance's tray, held by three drives of 4000 N m/rad on
+legs pinned by attractors, rings with a growing tilt at omega h = 0.85 (5 substeps), still
+rings at 0.53 and settles at 0.43 (10 substeps).
 """
 
 from __future__ import annotations

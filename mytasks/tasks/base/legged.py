@@ -8,10 +8,8 @@ Control (50 Hz): joint position targets = ``actionScale`` x action + default ang
 the joints' PD drives (``stiffness``, ``damping``) inside every physics step and clipped to
 the motors' effort limits.
 
-Observations: the terms of the class's ``obs_terms``, in order (table ``OBS_TERMS``: size,
-scale and noise keys of the YAML's ``obsScales`` and ``noise``); noise is added after scaling,
-in observation units. With ``state_terms``, the critic's states (``numStates``) are those
-terms without noise.
+Observations: the terms of the class's ``obs_terms``, in order (legged_obs.py); with
+``state_terms``, the critic's states (``numStates``) are those terms without noise.
 
 Commands: vx, vy and a heading drawn from the YAML ranges every ``resamplingTime`` s; planar
 commands slower than ``zeroBelow`` are set to zero; with ``headingCommand`` the yaw-rate command
@@ -33,31 +31,17 @@ import torch
 
 from mytasks.sim import gymapi, gymtorch
 from mytasks.tasks.base.legged_deploy import LeggedDeploy
+from mytasks.tasks.base.legged_obs import LeggedObservations
 from mytasks.tasks.base.legged_rewards import LeggedRewards
 from mytasks.tasks.base.teleop import VelocityTeleop
 from mytasks.tasks.base.vec_task import VecTask
 from mytasks.utils.paths import asset_root
 from mytasks.utils.torch_jit_utils import get_euler_xyz, quat_apply, quat_rotate_inverse, torch_rand_float, wrap_to_pi
 
-# name: (size, or "dof" for one per joint; obsScales key, a list of keys, or None for 1; noise key or None)
-OBS_TERMS = {
-    "base_lin_vel": (3, "linVel", "linVel"),
-    "base_ang_vel": (3, "angVel", "angVel"),
-    "projected_gravity": (3, None, "gravity"),
-    "commands": (3, ["linVel", "linVel", "angVel"], None),
-    "dof_pos": ("dof", "dofPos", "dofPos"),
-    "dof_vel": ("dof", "dofVel", "dofVel"),
-    "actions": ("dof", None, None),
-    "gait_phase": (2, None, None),
-}
 
-
-class LeggedRobot(LeggedRewards, LeggedDeploy, VecTask):
+class LeggedRobot(LeggedObservations, LeggedRewards, LeggedDeploy, VecTask):
     num_dof_expected = 12  # the joints the policy drives
     num_feet = 4
-    obs_terms: tuple[str, ...] = ("base_lin_vel", "base_ang_vel", "projected_gravity", "commands", "dof_pos",
-                                  "dof_vel", "actions")  # fmt: skip
-    state_terms: tuple[str, ...] = ()
     play_metric_labels = {
         "lin_vel_error": "mean planar velocity tracking error [m/s]",
         "yaw_rate_error": "mean yaw-rate tracking error [rad/s]",
@@ -92,10 +76,6 @@ class LeggedRobot(LeggedRewards, LeggedDeploy, VecTask):
         if self.viewer is not None and self.commands_cfg.get("fromViewer", False):
             r = self.commands_cfg["ranges"]
             self.teleop = VelocityTeleop(self, {"vx": r["linVelX"], "vy": r["linVelY"], "yaw": r["angVelYaw"]})
-
-    def _terms_size(self, terms) -> int:
-        sizes = [OBS_TERMS[t][0] for t in terms]
-        return sum(self.num_dof_expected if s == "dof" else s for s in sizes)
 
     # ------------------------------------------------------------------ scene
     def create_sim(self):
@@ -225,8 +205,6 @@ class LeggedRobot(LeggedRewards, LeggedDeploy, VecTask):
         self.projected_gravity = torch.zeros(n, 3, **f32)
         self.common_step_counter = 0
 
-        s = self.obs_scales
-        self.commands_scale = torch.tensor([s["linVel"], s["linVel"], s["angVel"]], **f32)
         self.obs_scale_vec = self._scale_vector(self.obs_terms)
         self.noise_scale_vec = self._noise_vector()
         self.state_scale_vec = self._scale_vector(self.state_terms)
@@ -247,29 +225,6 @@ class LeggedRobot(LeggedRewards, LeggedDeploy, VecTask):
         if joint not in angles:
             raise ValueError(f"baseInitState.defaultJointAngles has no angle for '{joint}'")
         return float(angles[joint])
-
-    def _term_sizes(self, terms):
-        for t in terms:
-            size = OBS_TERMS[t][0]
-            yield t, self.num_dof_expected if size == "dof" else size
-
-    def _scale_vector(self, terms) -> torch.Tensor:
-        """Each observation's scale (``obsScales``), in the order of ``terms``."""
-        parts = []
-        for t, size in self._term_sizes(terms):
-            key = OBS_TERMS[t][1]
-            keys = key if isinstance(key, list) else [key] * size
-            parts.append(torch.tensor([1.0 if k is None else float(self.obs_scales[k]) for k in keys]))
-        return torch.cat(parts).to(self.device) if parts else torch.zeros(0, device=self.device)
-
-    def _noise_vector(self) -> torch.Tensor:
-        nz = self.noise_cfg
-        parts = []
-        for t, size in self._term_sizes(self.obs_terms):
-            key = OBS_TERMS[t][2]
-            parts.append(torch.full((size,), 0.0 if key is None else float(nz[key])))
-        vec = torch.cat(parts).to(self.device)
-        return vec * float(nz["noiseLevel"]) if nz["addNoise"] else vec.zero_()
 
     # ------------------------------------------------------------------ stepping
     def pre_physics_step(self, actions: torch.Tensor):
@@ -360,22 +315,6 @@ class LeggedRobot(LeggedRewards, LeggedDeploy, VecTask):
         self.terminated = base_contact.any(dim=1) | tilted
         timed_out = self.progress_buf >= self.max_episode_length - 1
         self.reset_buf[:] = (self.terminated | timed_out).long()
-
-    def _obs_term(self, name: str) -> torch.Tensor:
-        """One observation term, unscaled."""
-        if name == "commands":
-            return self.commands[:, :3]
-        if name == "dof_pos":
-            return self.dof_pos - self.default_dof_pos
-        return getattr(self, name)
-
-    def compute_observations(self):
-        self.obs_buf[:] = torch.cat([self._obs_term(t) for t in self.obs_terms], dim=-1) * self.obs_scale_vec
-        if self.noise_cfg["addNoise"]:
-            self.obs_buf += (2.0 * torch.rand_like(self.obs_buf) - 1.0) * self.noise_scale_vec
-        if self.state_terms:
-            self.states_buf[:] = torch.cat([self._obs_term(t) for t in self.state_terms], dim=-1) * self.state_scale_vec
-        return self.obs_buf
 
     # ------------------------------------------------------------------ resets
     def reset_idx(self, env_ids: torch.Tensor):

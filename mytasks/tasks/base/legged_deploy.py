@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mytasks.utils.paths import urdf_joint_order
 
-# What each observation term is, beyond its name, size and scale (legged.py's OBS_TERMS).
+# What each observation term is, beyond its name, size and scale (legged_obs.py's OBS_TERMS).
 _OBS_MEANING = {
     "base_lin_vel": {"frame": "base"},
     "base_ang_vel": {"frame": "base"},
@@ -44,16 +44,9 @@ class LeggedDeploy:
             "action": {"type": "joint position target", "scale": float(c["actionScale"]),
                        "target": "default_angles + scale * action, held by PD: kp (target - q) - kd qd, "
                                  "clipped to effort_limit, every sim step"},
-            "observations": [self._deploy_obs(t, size) for t, size in self._term_sizes(self.obs_terms)],
+            "observations": [{"name": t, "size": size, "scale": self._term_scale(t), **_OBS_MEANING[t]}
+                             for t, size in self._term_sizes(self.obs_terms)],
             "commands": {"vx": list(ranges["linVelX"]), "vy": list(ranges["linVelY"]),
                          "yaw_rate": list(ranges["angVelYaw"])},
             "terminations": {"max_roll": float(t["maxRoll"]), "max_pitch": float(t["maxPitch"])},
         }  # fmt: skip
-
-    def _deploy_obs(self, term: str, size: int) -> dict:
-        from mytasks.tasks.base.legged import OBS_TERMS
-
-        key = OBS_TERMS[term][1]
-        scale = [float(self.obs_scales[k]) for k in key] if isinstance(key, list) else \
-            1.0 if key is None else float(self.obs_scales[key])  # fmt: skip
-        return {"name": term, "size": size, "scale": scale, **_OBS_MEANING[term]}
