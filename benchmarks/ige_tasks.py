@@ -65,7 +65,7 @@ def train(task: str, ige_root: str, extra: list[str], seconds: float | None = No
     wall = time.time() - t0
     if stop:
         stop.cancel()
-    stopped = proc.returncode == 128 + signal.SIGINT
+    stopped = proc.returncode == -signal.SIGINT  # stopped at ``seconds``, as Ctrl-C stops it
     if (proc.returncode != 0 and not stopped) or run_dir is None:
         return {"task": task, "error": "\n".join(tail), "returncode": proc.returncode}
     steady = sorted(rates[5:]) or rates

@@ -66,7 +66,9 @@ def run_mytasks(args) -> dict:
     lines, wall = timed(cmd, args.seconds, os.path.join(args.out, "mytasks.log"))
     fps = [float(m.group(1).replace(",", "")) for x in lines if (m := re.search(r"epoch .* ([\d,]+) steps/s", x))]
     epochs = [int(m.group(1)) for x in lines if (m := re.match(r"epoch +(\d+)/", x))]
-    run_dir = next((m.group(1) for x in lines if (m := re.match(r"run directory: (\S+)", x))), None)
+    # stopped at ``seconds``, the run names its checkpoint (``runs/<run>/nn/<file>``), not its directory
+    saved = next((m.group(1) for x in lines if (m := re.match(r"(?:run directory|checkpoint saved): (\S+)", x))), None)
+    run_dir = saved.split(os.sep + "nn" + os.sep)[0] if saved else None
     out = {"wall_s": round(wall, 1), "epochs": epochs[-1] if epochs else 0, "env_steps_per_s": _median(fps),
            "run_dir": run_dir}  # fmt: skip
     if run_dir is None:

@@ -19,7 +19,7 @@ import sys
 from omegaconf import DictConfig, OmegaConf
 
 from mytasks.utils.config import resolved, task_files
-from mytasks.utils.errors import Interrupted, UserError
+from mytasks.utils.errors import Interrupted, UserError, end_by_signal
 from mytasks.utils.run_config import RUNS_DIR, load_config, make_run_dir, run_dir_of, save_run_config
 from mytasks.utils.schema import TOP_LEVEL
 
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:
-        return e.exit_code
+        end_by_signal(e.signum)
+        return 128 + e.signum  # not reached: the signal ends the process
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -31,7 +31,7 @@ from rl_games.common.a2c_common import print_statistics
 
 from mytasks.rl import checkpoints
 from mytasks.tasks.base.nonfinite import BlowUps
-from mytasks.utils.errors import Interrupted, UserError
+from mytasks.utils.errors import Interrupted, UserError, end_by_signal
 
 _METERS = ("game_rewards", "game_shaped_rewards", "game_lengths")
 _ROLLOUT = ("dones", "current_rewards", "current_shaped_rewards", "current_lengths")
@@ -47,8 +47,8 @@ class LoopOptions:
 
 
 class _Signals:
-    """Within the block, the first SIGINT/SIGTERM sets ``requested``; a second exits at once,
-    also after the block, on the way out."""
+    """Within the block, the first SIGINT/SIGTERM sets ``requested``; a second ends the process
+    at once by that signal, also after the block, on the way out."""
 
     def __enter__(self):
         self.requested = None
@@ -59,7 +59,7 @@ class _Signals:
 
     def _handle(self, signum, frame):
         if self.requested is not None:
-            os._exit(128 + signum)
+            end_by_signal(signum, cleanup=False)
         self.requested = signum
         name = signal.Signals(signum).name
         print(f"\n{name}: saving a checkpoint at the end of this epoch (again to quit at once)", flush=True)
@@ -209,6 +209,7 @@ class TrainLoop:
                     path = self.save(
                         os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}_interrupted")
                     )
+                    self.writer.flush()  # the process ends by the signal, past the writer's own flush
                     raise Interrupted(path, signals.requested)
                 if getattr(getattr(self.vec_env, "env", None), "viewer_closed", False):
                     path = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))

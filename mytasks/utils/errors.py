@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import signal
+import sys
+
 
 def first_line(e: BaseException) -> str:
     """The first non-blank line of an exception's message, or its type's name."""
@@ -14,9 +19,26 @@ class UserError(Exception):
 
 
 class Interrupted(Exception):
-    """Training was stopped by signal ``signum`` after saving ``checkpoint``; exit 128 + signum."""
+    """Training was stopped by signal ``signum`` after saving ``checkpoint``; the process then ends
+    by that signal (``end_by_signal``)."""
 
     def __init__(self, checkpoint: str, signum: int):
         super().__init__(checkpoint)
         self.checkpoint = checkpoint
-        self.exit_code = 128 + signum
+        self.signum = signum
+
+
+def end_by_signal(signum: int, *, cleanup: bool = True) -> None:
+    """End the process by ``signum``'s default action, as Python ends after an uncaught
+    KeyboardInterrupt: a shell shows 128 + signum, and a shell loop over runs stops with it (a
+    plain exit 130 would let the loop go on). ``cleanup`` first runs the exit functions (logger
+    uploads and the like); a second Ctrl-C, which means at once, skips them."""
+    if cleanup:
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said there
+            pass
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
