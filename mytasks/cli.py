@@ -16,7 +16,7 @@ import random
 import shutil
 import sys
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mytasks.utils.config import resolved, task_files
 from mytasks.utils.errors import Interrupted, UserError, end_by_signal
@@ -102,13 +102,12 @@ def run(argv: list[str]) -> None:
     from mytasks.sim import select_backend
 
     select_backend(res.physics_engine)
-    from mytasks.rl import checkpoints, runner
-    from mytasks.rl.env import register_rlgpu
+    from mytasks.rl import checkpoints, learners, runner
     from mytasks.tasks import build_task
 
+    learner = learners.get(res.learner)
     cfg.seed = res.seed = set_seed(int(res.seed), bool(res.torch_deterministic))
     res.train.params.seed = cfg.seed
-    params = runner.train_params(OmegaConf.to_container(res.train, resolve=True), res.rl_device)
     name = res.train.params.config.name
     ckpt, state = "", None
     if res.checkpoint:
@@ -116,7 +115,7 @@ def run(argv: list[str]) -> None:
         if os.path.isdir(str(res.checkpoint)):
             which = "best" if res.test and os.path.basename(ckpt) == f"{name}.pth" else "last"
             print(f"mytasks: {'playing' if res.test else 'resuming from'} {ckpt} (the {which} checkpoint of that run)")
-        state = checkpoints.load(ckpt, trust=bool(res.trust_checkpoint))
+        state = learner.load(ckpt, trust=bool(res.trust_checkpoint))
         epochs, max_epochs = int(state.get("epoch", 0)), int(res.train.params.config.max_epochs)
         if not res.test and epochs >= max_epochs:
             raise UserError(f"{ckpt} has trained {epochs} epochs already and max_iterations is {max_epochs}; "
@@ -132,11 +131,8 @@ def run(argv: list[str]) -> None:
 
         check_encoder()
     task = build_task(res)
-    if state is not None:
-        checkpoints.check_matches(state, ckpt, res.task.name, task.num_obs, task.num_actions)
-    register_rlgpu(lambda **_: task)
     if res.test:
-        player = runner.load_player(params, state, ckpt, res.task.name, res.sigma, res.verbose)
+        player = learner.player(task, res, state, ckpt)
         if res.export:
             _export(player, ckpt, task, res)
         if res.play_episodes == 0:
@@ -145,7 +141,10 @@ def run(argv: list[str]) -> None:
         _record(task, res, os.path.join(played_run, "videos", "play"))
         try:
             watched = task.viewer is not None and res.play_episodes == ""
-            runner.play(player, params, until_closed=watched)
+            if watched:
+                print("mytasks: playing until the viewer closes (ESC or closing the window; Ctrl-C here)", flush=True)
+            episodes = None if watched else int(res.train.params.config.player.games_num)
+            runner.evaluate(task, player.act, episodes)
         finally:
             _stop_recording(task)
         return
@@ -153,9 +152,7 @@ def run(argv: list[str]) -> None:
     try:
         _record(task, res, os.path.join(run_dir, "videos", "train"))
         save_run_config(cfg, argv, run_dir)
-        params["config"]["train_dir"] = os.path.dirname(run_dir)
-        params["config"]["full_experiment_name"] = os.path.basename(run_dir)
-        _train(res, params, state, run_dir, argv)
+        _train(learner, task, res, state, run_dir, argv)
     except BaseException:
         if not glob.glob(os.path.join(run_dir, "nn", "*.pth")):
             shutil.rmtree(run_dir, ignore_errors=True)  # a run that failed before its first checkpoint
@@ -168,8 +165,12 @@ def _export(player, ckpt: str, task, cfg: DictConfig) -> None:
     """``export=True``: the played policy as ONNX, TorchScript and a deploy manifest (``deploy/``)."""
     from mytasks.deploy import export
 
+    if player.actor is None:
+        raise UserError(f"export=True exports policies of learner=rl_games, rsl_rl or skrl; "
+                        f"learner={cfg.learner} has no exporter")  # fmt: skip
+
     out = export.export_dir(ckpt, run_dir_of(ckpt), RUNS_DIR, cfg.task.name, str(cfg.export_dir))
-    export.export(player, task, ckpt, out)
+    export.export(player.actor, task, ckpt, out)
 
 
 def _record(task, cfg: DictConfig, folder: str) -> None:
@@ -186,39 +187,18 @@ def _stop_recording(task) -> None:
         task.recorder = None
 
 
-def _reward(value) -> str:
-    """rl-games' reward statistics start at -1e9 until an episode ends (the best: until it saves one)."""
-    return "n/a" if float(value) <= -1e9 else f"{float(value):.2f}"
-
-
-def _train(cfg: DictConfig, params: dict, state: dict | None, run_dir: str, argv: list[str]) -> None:
-    from mytasks.rl import runner
-    from mytasks.rl.checkpoints import resolve
-    from mytasks.rl.loop import LoopOptions
-    from mytasks.rl.observer import RLGPUAlgoObserver
-
-    wandb_cfg = None
-    if cfg.wandb_activate:
-        wandb_cfg = dict(project=cfg.wandb_project, entity=cfg.wandb_entity, group=cfg.wandb_group,
-                         name=cfg.wandb_name, tags=list(cfg.wandb_tags))  # fmt: skip
-    observer = RLGPUAlgoObserver(wandb_cfg, OmegaConf.to_container(cfg, resolve=True))
-    guard = cfg.nan_guard
-    options = LoopOptions(task_name=cfg.task.name, verbose=bool(cfg.verbose),
-                          nan_max_fraction=float(guard.max_fraction), nan_epochs=int(guard.epochs))  # fmt: skip
+def _train(learner, task, cfg: DictConfig, state: dict | None, run_dir: str, argv: list[str]) -> None:
     try:
-        algo = runner.train(params, observer, options, state, cfg.sigma)
+        trained = learner.train(task, cfg, run_dir, state)
     except Interrupted as e:
         keep = [a for a in argv if a.partition("=")[0].lstrip("+~") not in ("checkpoint", "task")]
         resume = " ".join(["python train.py", f"task={cfg.task.name}", *keep, f"checkpoint={e.checkpoint}"])
         print(f"checkpoint saved: {e.checkpoint}", file=sys.stderr)
         print(f"resume with: {resume}", file=sys.stderr)
         raise
-    name = cfg.train.params.config.name
-    best = os.path.join(run_dir, "nn", f"{name}.pth")
-    if not os.path.isfile(best):
-        best = resolve(run_dir, last=True)
-    print(f"\ntraining done: mean episode reward {_reward(algo.mean_rewards)} at the end, "
-          f"best {_reward(algo.last_mean_rewards)}")  # fmt: skip
+    shown = lambda r: "n/a" if r is None else f"{r:.2f}"  # noqa: E731
+    best = f", best {shown(trained.best_reward)}" if trained.best_reward is not None else ""
+    print(f"\ntraining done: mean episode reward {shown(trained.mean_reward)} at the end{best}")
     print(f"run directory: {run_dir}")
-    print(f"best checkpoint: {best}")
+    print(f"checkpoint to play: {trained.checkpoint}")
     print(f"play it back: python train.py task={cfg.task.name} test=True checkpoint={run_dir}")

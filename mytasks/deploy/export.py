@@ -61,6 +61,23 @@ class Policy(torch.nn.Module):
         return action
 
 
+class ActorPolicy(torch.nn.Module):
+    """A learner's deterministic actor (observation -> mean action, its normaliser included)
+    between the task's observation clip and its action clip: what the task does with it."""
+
+    def __init__(self, actor: torch.nn.Module, clip_obs: float, clip_actions: float):
+        super().__init__()
+        self.actor, self.clip_obs, self.clip_actions = actor, float(clip_obs), float(clip_actions)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if math.isfinite(self.clip_obs):
+            obs = torch.clamp(obs, -self.clip_obs, self.clip_obs)
+        action = self.actor(obs)
+        if math.isfinite(self.clip_actions):
+            action = torch.clamp(action, -self.clip_actions, self.clip_actions)
+        return action
+
+
 def check_packages() -> None:
     for module, package in (("onnx", "onnx"), ("onnxruntime", "onnxruntime")):
         try:
@@ -118,14 +135,21 @@ def _number(v: float):
 
 
 def export(player, task, checkpoint: str, out_dir: str, samples: torch.Tensor | None = None) -> dict:
-    """Writes the export of ``player``'s model for ``task`` to ``out_dir``; returns the manifest."""
+    """Writes the export of ``player`` for ``task`` to ``out_dir``; returns the manifest.
+    ``player``: rl-games' player, or another learner's actor module (``learners.Player.actor``)."""
     check_packages()
-    space = (player.actions_low.cpu(), player.actions_high.cpu()) if player.clip_actions else None
-    policy = Policy(player.model, task.clip_obs, task.clip_actions, space).cpu().eval()
+    if isinstance(player, torch.nn.Module):
+        policy = ActorPolicy(player, task.clip_obs, task.clip_actions).cpu().eval()
+    else:
+        space = (player.actions_low.cpu(), player.actions_high.cpu()) if player.clip_actions else None
+        policy = Policy(player.model, task.clip_obs, task.clip_actions, space).cpu().eval()
     example = samples[:4].cpu() if samples is not None else torch.zeros(4, task.num_obs)
     parent = os.path.dirname(os.path.abspath(out_dir)) or "."
     os.makedirs(parent, exist_ok=True)
     m, complete = manifest(task, checkpoint)
+    if isinstance(policy, ActorPolicy):
+        m["policy"]["folded_in"] = ["observation clip", "the learner's input normaliser, if any", "mean action",
+                                    "action clip of the task (clipActions)"]  # fmt: skip
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.", dir=parent)
     umask = os.umask(0)
     os.umask(umask)

@@ -54,9 +54,9 @@ def _allowed_globals() -> list:
     return [core.multiarray.scalar, np.dtype, *dtypes]
 
 
-def load(path: str, trust: bool = False) -> dict:
+def load(path: str, trust: bool = False, key: str = "model") -> dict:
     """The checkpoint at ``path`` as a dict, on the CPU, loaded without running code from it
-    unless ``trust``."""
+    unless ``trust``; one with no entry ``key`` (rl-games' ``model``) is refused."""
     import pickle
 
     import torch
@@ -77,8 +77,10 @@ def load(path: str, trust: bool = False) -> dict:
         ) from None
     except Exception as e:  # torch raises many types for a file that is not a checkpoint
         raise UserError(f"{path} is not a checkpoint that torch can read ({type(e).__name__})") from None
-    if not isinstance(state, dict) or "model" not in state:
-        raise UserError(f"{path} is not an rl-games checkpoint (it has no 'model' entry)")
+    if not isinstance(state, dict) or key not in state:
+        wrote = state.get("learner") if isinstance(state, dict) else None
+        hint = f" (learner={wrote} wrote it)" if wrote else ""
+        raise UserError(f"{path} is not a checkpoint of this learner: it has no '{key}' entry{hint}")
     return state
 
 

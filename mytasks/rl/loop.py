@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import time
 from dataclasses import dataclass
 
@@ -30,8 +29,9 @@ import torch
 from rl_games.common.a2c_common import print_statistics
 
 from mytasks.rl import checkpoints
+from mytasks.rl.learners import Signals, epoch_line
 from mytasks.tasks.base.nonfinite import BlowUps
-from mytasks.utils.errors import Interrupted, UserError, end_by_signal
+from mytasks.utils.errors import Interrupted, UserError
 
 _METERS = ("game_rewards", "game_shaped_rewards", "game_lengths")
 _ROLLOUT = ("dones", "current_rewards", "current_shaped_rewards", "current_lengths")
@@ -44,33 +44,6 @@ class LoopOptions:
     nan_max_fraction: float = 0.5
     nan_epochs: int = 3
     terms_every: int = 10  # epochs between the per-term reward lines
-
-
-class _Signals:
-    """Within the block, the first SIGINT/SIGTERM sets ``requested``; a second ends the process
-    at once by that signal, also after the block, on the way out."""
-
-    def __enter__(self):
-        self.requested = None
-        self._old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested is not None:
-            end_by_signal(signum, cleanup=False)
-        self.requested = signum
-        name = signal.Signals(signum).name
-        print(f"\n{name}: saving a checkpoint at the end of this epoch (again to quit at once)", flush=True)
-
-    def __exit__(self, *exc):
-        # After a first signal the run is on its way out (checkpoint, resume line): a second one
-        # still quits at once there, so the handler stays; otherwise the old ones come back.
-        if self.requested is None:
-            for sig, old in self._old.items():
-                signal.signal(sig, old)
-        return False
 
 
 def _rng_state() -> dict:
@@ -91,11 +64,6 @@ def _set_rng_state(state: dict) -> None:
     np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
     version, internal, gauss_next = state["python"]
     random.setstate((version, tuple(internal), gauss_next))
-
-
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 class TrainLoop:
@@ -179,7 +147,7 @@ class TrainLoop:
         self.last_saved = None
         self._resume_rollout()
         first_epoch, start, total_time, blown_streak = self.epoch_num, time.perf_counter(), 0.0, 0
-        with _Signals() as signals:
+        with Signals() as signals:
             while True:
                 epoch_num = self.update_epoch()
                 (step_time, play_time, update_time, sum_time, a_losses, c_losses, b_losses, entropies, kls, last_lr,
@@ -276,13 +244,10 @@ class TrainLoop:
         elapsed, later = now - start, epoch_num - first_epoch - 1
         per_epoch = (now - first_end) / later if later > 0 else elapsed
         eta = per_epoch * (self.max_epochs - epoch_num)
+        reward = length = None
         if self.game_rewards.current_size > 0:
-            reward = f"reward {self.game_rewards.get_mean()[0]:8.2f}  length {float(self.game_lengths.get_mean()):6.1f}"
-        else:
-            reward = "reward      n/a  length    n/a"
-        width = len(str(self.max_epochs))
-        line = (f"epoch {epoch_num:{width}d}/{self.max_epochs}  {reward}  {rate:9,.0f} steps/s  "
-                f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}")  # fmt: skip
+            reward, length = float(self.game_rewards.get_mean()[0]), float(self.game_lengths.get_mean())
+        line = epoch_line(epoch_num, self.max_epochs, reward, length, rate, elapsed, eta)
         if blown.envs:
             line += f"  non-finite: {blown.envs} envs ({blown.quantity})"
         print(line, flush=True)

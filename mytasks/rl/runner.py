@@ -4,8 +4,8 @@
 off unless asked, the device from ``rl_device``, CPU threads sized to the machine, a minibatch
 that divides the batch. ``train`` runs rl-games' PPO epochs in mytasks' loop (``loop.py``).
 Checkpoints arrive loaded (``checkpoints.load``: safely, on the CPU, whichever device wrote
-them). ``play`` restores one into rl-games' player and runs a bounded, deterministic
-evaluation loop of its own that reports per-episode statistics.
+them). ``load_player`` restores one into rl-games' player; ``evaluate`` is the bounded,
+deterministic play loop of every learner, which reports per-episode statistics.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def fit_minibatch(minibatch: int, horizon: int, num_envs: int) -> int:
 
 
 @contextlib.contextmanager
-def _quiet(verbose: bool):
+def quiet(verbose: bool):
     """rl-games' own start-up lines, shown only with ``verbose``."""
     if verbose:
         yield
@@ -85,7 +85,7 @@ def make_runner(params: dict, observer, verbose: bool = False):
 
     torch_ext.safe_load = checkpoints.load  # any checkpoint rl-games reads itself loads safely too
     torch.set_num_threads(params["torch_threads"])
-    with _quiet(verbose):
+    with quiet(verbose):
         runner = Runner(observer)
         runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: A2CAgent(**kwargs))
         runner.load({"params": params})
@@ -104,7 +104,7 @@ def train(params: dict, observer, options, state: dict | None = None, sigma: str
     """Trains with rl-games' PPO in mytasks' loop (``loop.py``), from ``state`` (a loaded
     checkpoint) when given; returns the agent."""
     runner = make_runner(params, observer, options.verbose)
-    with _quiet(options.verbose):
+    with quiet(options.verbose):
         agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
         if state is not None:
             agent.restore_state(state)
@@ -119,7 +119,7 @@ def train(params: dict, observer, options, state: dict | None = None, sigma: str
 def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False):
     """rl-games' player for ``params`` with the checkpoint ``state`` (read from ``path``) restored."""
     runner = make_runner(params, observer=None, verbose=verbose)
-    with _quiet(verbose):
+    with quiet(verbose):
         player = runner.create_player()
     env = player.env
     checkpoints.check_matches(state, path, task_name, env.num_obs, env.num_actions)
@@ -129,17 +129,6 @@ def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str
     _set_sigma(player.model, sigma)
     player.has_batch_dimension = True
     return player
-
-
-def play(player, params: dict, until_closed: bool = False) -> dict:
-    """Plays ``player`` (``load_player``) deterministically for ``player.games_num`` episodes, or
-    with ``until_closed`` until the task's viewer closes (or Ctrl-C); returns the statistics it
-    printed."""
-    episodes = None if until_closed else int(params["config"].get("player", {}).get("games_num", 100))
-    if until_closed:
-        print("mytasks: playing until the viewer closes (ESC or closing the window; Ctrl-C here)", flush=True)
-    policy = lambda obs: player.get_action(obs, is_deterministic=player.is_deterministic)  # noqa: E731
-    return evaluate(player.env, policy, episodes)
 
 
 @torch.no_grad()

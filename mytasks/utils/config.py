@@ -48,6 +48,7 @@ def compose(overrides: list[str], config_dir: str = CONFIG_DIR) -> DictConfig:
 
     register_resolvers()
     _check_task_override(overrides, config_dir)
+    overrides = _with_learner_train(overrides, config_dir)
     selection = [o for o in overrides if o.partition("=")[0].lstrip("+") in ("task", "train")]
     base = _hydra_compose(selection, config_dir)
     cfg = _hydra_compose(overrides, config_dir, base)
@@ -110,6 +111,36 @@ def _check_task_override(overrides: list[str], config_dir: str) -> None:
         key, sep, value = o.partition("=")
         if sep and key.lstrip("+~") == "task" and value not in tasks:
             raise UserError(f"unknown task '{value}'; registered tasks: {', '.join(sorted(tasks))}")
+
+
+def train_file(task_stem: str, learner: str) -> str:
+    """The train config a learner reads for a task: ``<Task>PPO`` for rl-games (IsaacGymEnvs'
+    name), ``<Task>PPO_<learner>`` for the others."""
+    return f"{task_stem}PPO" if learner == "rl_games" else f"{task_stem}PPO_{learner}"
+
+
+def _with_learner_train(overrides: list[str], config_dir: str) -> list[str]:
+    """``overrides`` with ``train=<Task>PPO_<learner>`` added for ``learner=`` other than
+    rl_games (Hydra's defaults list can follow ``task=`` but not a plain key); an explicit
+    ``train=`` stays as given."""
+    from mytasks.utils.schema import LEARNERS
+
+    given = {o.partition("=")[0].lstrip("+~"): o.partition("=")[2] for o in overrides if "=" in o}
+    learner = given.get("learner", "rl_games")
+    if learner == "rl_games" or learner not in LEARNERS or "train" in given:
+        return overrides  # an unknown learner is reported by the schema check
+    stem = given.get("task") or _default_task(config_dir)
+    name = train_file(stem, learner)
+    if not os.path.isfile(os.path.join(config_dir, "train", f"{name}.yaml")):
+        have = [n for n in LEARNERS if os.path.isfile(os.path.join(config_dir, "train", f"{train_file(stem, n)}.yaml"))]
+        raise UserError(f"task {stem} has no train config for learner={learner} (cfg/train/{name}.yaml); "
+                        f"its learners: {', '.join(have) or 'none'}")  # fmt: skip
+    return [*overrides, f"train={name}"]
+
+
+def _default_task(config_dir: str) -> str:
+    defaults = OmegaConf.load(os.path.join(config_dir, "config.yaml")).get("defaults", [])
+    return next((str(d["task"]) for d in defaults if isinstance(d, DictConfig) and "task" in d), "Cartpole")
 
 
 def check(cfg: DictConfig) -> None:

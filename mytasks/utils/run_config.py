@@ -46,8 +46,8 @@ def load_config(argv: list[str]) -> DictConfig:
 
 def _with_run_task(argv: list[str]) -> list[str]:
     """``argv`` with the run's ``task=`` (and ``ige_root=``, for a task of an IsaacGymEnvs
-    checkout) first when a checkpoint of a run is given without them: its task./train.
-    overrides are then checked against that task's config."""
+    checkout, and ``learner=``) first when a checkpoint of a run is given without them: its
+    task./train. overrides are then checked against that task's and learner's config."""
     given = dict(a.partition("=")[::2] for a in argv if "=" in a)
     path = given.get("checkpoint", "")
     if not path or not os.path.exists(path) or ("task" in given and "ige_root" in given):
@@ -61,6 +61,9 @@ def _with_run_task(argv: list[str]) -> list[str]:
     except Exception:  # unreadable: composed without it, and reported where it is read
         return argv
     first = [f"ige_root={ige_root}"] if ige_root and "ige_root" not in given else []
+    learner = str(saved.get("learner", "rl_games"))
+    if learner != "rl_games" and "learner" not in given and "train" not in given:
+        first.append(f"learner={learner}")  # its train config, which the overrides are checked against
     if "task" not in given:
         files = task_files(*([_checkout_cfg(ige_root)] if ige_root else []))
         stems = [stem for stem, task in files.items() if task == name]

@@ -40,6 +40,7 @@ NAN_GUARD = (
 )
 
 VIEWERS = ("auto", "native", "web", "none")
+LEARNERS = ("rl_games", "rsl_rl", "skrl", "sb3")
 
 TOP_LEVEL: dict[str, Key] = {
     "task_name": Key("str", "the task's name (from task.name)"),
@@ -57,6 +58,8 @@ TOP_LEVEL: dict[str, Key] = {
     "num_threads": Key("int", "physx only", minimum=0),
     "solver_type": Key("int", "physx only", minimum=0),
     "num_subscenes": Key("int", "physx only", minimum=0),
+    "learner": Key("choice", "the RL library: rl_games (train=<Task>PPO), or rsl_rl, skrl, sb3 "
+                   "(train=<Task>PPO_<learner>)", choices=LEARNERS),
     "test": Key("bool", "play a checkpoint instead of training"),
     "checkpoint": Key("str", "a .pth file, a run directory, or latest"),
     "trust_checkpoint": Key("bool", "load a checkpoint that holds more than tensors and numbers (runs its code)"),

@@ -1,0 +1,171 @@
+"""One train/play interface over the RL libraries that ``learner=`` names.
+
+Each learner is one module under ``mytasks/rl/`` with the same three functions, called by the
+CLI on a built task:
+
+- ``train(task, cfg, run_dir, state)``: trains from ``state`` (a loaded checkpoint, or None)
+  and writes the run directory's ``nn/`` checkpoints and ``summaries/`` (TensorBoard); returns
+  a ``Trained``. Ctrl-C (or SIGTERM) ends the epoch, saves ``last_<name>_ep_<k>_interrupted.pth``
+  and raises ``Interrupted``, as for rl-games.
+- ``player(task, cfg, state, path)``: a ``Player``, the checkpoint's deterministic policy.
+- ``load(path, trust)``: the checkpoint at ``path``, refused unless that learner wrote it.
+
+Checkpoints of every learner are plain dicts loaded without running code from them
+(``checkpoints.load``); besides the library's own entries they hold ``learner``, ``epoch``
+and ``spaces`` (observations and actions), which say on load whether they fit the task.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mytasks.utils.errors import UserError, end_by_signal
+
+# learner -> (module, the package it imports, its distribution, the version its module was
+# written against: the pin in pyproject.toml)
+LEARNERS = {
+    "rl_games": ("mytasks.rl.rl_games_learner", "rl_games", "rl-games", "1.6.5"),
+    "rsl_rl": ("mytasks.rl.rsl_rl_learner", "rsl_rl", "rsl-rl-lib", "5.4.2"),
+    "skrl": ("mytasks.rl.skrl_learner", "skrl", "skrl", "2.1.1"),
+    "sb3": ("mytasks.rl.sb3_learner", "stable_baselines3", "stable-baselines3", "2.9.2"),
+}
+INSTALL = 'pip install -e ".[learners]" (from the mytasks checkout)'
+
+
+def get(name: str):
+    """The module of learner ``name``, or one line that names the install command (also for a
+    release other than the one its module was written against, whose internals may differ)."""
+    from importlib.metadata import version
+
+    module, package, dist, checked = LEARNERS[name]
+    if importlib.util.find_spec(package) is None:
+        raise UserError(f"learner={name} needs {dist}, which is not installed: {INSTALL}")
+    if version(dist) != checked:
+        raise UserError(f"learner={name} is written against {dist} {checked}, and {version(dist)} is installed: "
+                        f"{INSTALL}")  # fmt: skip
+    return importlib.import_module(module)
+
+
+@dataclass
+class Trained:
+    """What a training ended with: its last mean episode reward (None before any episode
+    ended), the checkpoint to play (the best where the learner keeps one, else the last) and
+    the best mean reward where the learner tracks it."""
+
+    mean_reward: float | None
+    checkpoint: str
+    best_reward: float | None = None
+
+
+@dataclass
+class Player:
+    """A checkpoint's deterministic policy for ``runner.evaluate``: ``act(obs_dict)`` maps the
+    task's observation dict to actions; ``actor`` is the same map from the observation tensor
+    alone, as one module on the CPU, for export (None where the learner has no such module)."""
+
+    act: Callable
+    actor: object = None
+
+
+def checkpoint_path(run_dir: str, name: str, epoch: int, interrupted: bool = False) -> str:
+    """``nn/last_<name>_ep_<epoch>[_interrupted].pth``: the names rl-games' saves have, which
+    ``checkpoints.resolve`` orders by epoch; ``nn/`` is made when missing."""
+    os.makedirs(os.path.join(run_dir, "nn"), exist_ok=True)
+    return os.path.join(run_dir, "nn", f"last_{name}_ep_{epoch}" + ("_interrupted" if interrupted else "") + ".pth")
+
+
+def stamp(state: dict, learner: str, epoch: int, task) -> dict:
+    """``state`` with the entries every learner's checkpoint carries."""
+    state.update(learner=learner, epoch=int(epoch), spaces={"obs": int(task.num_obs), "actions": int(task.num_actions)})
+    return state
+
+
+def check_state(state: dict, path: str, learner: str, expected_key: str) -> dict:
+    """``state`` if learner ``learner`` wrote it, else one line that says which learner did."""
+    wrote = state.get("learner", "rl_games" if "model" in state else None)
+    if wrote != learner or expected_key not in state:
+        hint = f"; play or resume it with learner={wrote}" if wrote else ""
+        raise UserError(f"{path} is not a {learner} checkpoint{hint}")
+    return state
+
+
+def check_spaces(state: dict, path: str, task) -> None:
+    spaces = state.get("spaces", {})
+    obs, actions = spaces.get("obs"), spaces.get("actions")
+    if (obs is not None and obs != task.num_obs) or (actions is not None and actions != task.num_actions):
+        raise UserError(f"checkpoint {path} has {obs} observations and {actions} actions, but the task has "
+                        f"{task.num_obs} and {task.num_actions}; pick a checkpoint trained on this task")  # fmt: skip
+
+
+class Signals:
+    """Within the block, the first SIGINT/SIGTERM sets ``requested``; a second ends the process
+    at once by that signal, also after the block, on the way out."""
+
+    def __enter__(self):
+        self.requested = None
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested is not None:
+            end_by_signal(signum, cleanup=False)
+        self.requested = signum
+        name = signal.Signals(signum).name
+        # to the process's stdout, also while a learner's own console output is redirected
+        print(f"\n{name}: saving a checkpoint at the end of this epoch (again to quit at once)",
+              file=sys.__stdout__ or sys.stdout, flush=True)  # fmt: skip
+
+    def __exit__(self, *exc):
+        # After a first signal the run is on its way out (checkpoint, resume line): a second one
+        # still quits at once there, so the handler stays; otherwise the old ones come back.
+        if self.requested is None:
+            for sig, old in self._old.items():
+                signal.signal(sig, old)
+        return False
+
+
+class Progress:
+    """mytasks' one line per epoch, for the learners whose own console output is off: the
+    epoch, the mean episode reward and length, env steps per second over the epoch, the
+    elapsed time and an ETA from the epochs after the first (which also compiles)."""
+
+    def __init__(self, max_epochs: int, first_epoch: int = 0):
+        self.max_epochs, self.first_epoch = max_epochs, first_epoch
+        self.start = self.last = time.perf_counter()
+        self.first_end = None
+
+    def line(self, epoch: int, steps: int, reward: float | None, length: float | None) -> str:
+        now = time.perf_counter()
+        rate, self.last = steps / max(now - self.last, 1e-9), now
+        if self.first_end is None:
+            self.first_end = now
+        later = epoch - self.first_epoch - 1
+        per_epoch = (now - self.first_end) / later if later > 0 else now - self.start
+        return epoch_line(epoch, self.max_epochs, reward, length, rate, now - self.start,
+                          per_epoch * (self.max_epochs - epoch))  # fmt: skip
+
+
+def epoch_line(epoch: int, max_epochs: int, reward: float | None, length: float | None, rate: float,
+               elapsed: float, eta: float) -> str:  # fmt: skip
+    """The epoch line every learner prints (benchmarks read it)."""
+    if reward is None:
+        shown = "reward      n/a  length    n/a"
+    else:
+        shown = f"reward {reward:8.2f}  length {length:6.1f}"
+    width = len(str(max_epochs))
+    return (f"epoch {epoch:{width}d}/{max_epochs}  {shown}  {rate:9,.0f} steps/s  "
+            f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}")  # fmt: skip
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -1,0 +1,57 @@
+"""``learner=rl_games`` (the default): rl-games' PPO in mytasks' loop (``runner.py``, ``loop.py``),
+behind the interface of ``learners.py``."""
+
+from __future__ import annotations
+
+import os
+
+from omegaconf import DictConfig, OmegaConf
+
+from mytasks.rl import checkpoints, learners, runner
+from mytasks.rl.env import register_rlgpu
+
+
+def _params(task, cfg: DictConfig) -> dict:
+    register_rlgpu(lambda **_: task)
+    return runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), cfg.rl_device)
+
+
+def load(path: str, trust: bool = False) -> dict:
+    return learners.check_state(checkpoints.load(path, trust=trust), path, "rl_games", "model")
+
+
+def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
+    checkpoints.check_matches(state, path, cfg.task.name, task.num_obs, task.num_actions)
+    played = runner.load_player(_params(task, cfg), state, path, cfg.task.name, cfg.sigma, cfg.verbose)
+    act = lambda obs: played.get_action(obs, is_deterministic=played.is_deterministic)  # noqa: E731
+    return learners.Player(act=act, actor=played)
+
+
+def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.Trained:
+    from mytasks.rl.loop import LoopOptions
+    from mytasks.rl.observer import RLGPUAlgoObserver
+
+    if state is not None:
+        checkpoints.check_matches(state, "the checkpoint", cfg.task.name, task.num_obs, task.num_actions)
+    params = _params(task, cfg)
+    params["config"]["train_dir"] = os.path.dirname(run_dir)
+    params["config"]["full_experiment_name"] = os.path.basename(run_dir)
+    wandb_cfg = None
+    if cfg.wandb_activate:
+        wandb_cfg = dict(project=cfg.wandb_project, entity=cfg.wandb_entity, group=cfg.wandb_group,
+                         name=cfg.wandb_name, tags=list(cfg.wandb_tags))  # fmt: skip
+    observer = RLGPUAlgoObserver(wandb_cfg, OmegaConf.to_container(cfg, resolve=True))
+    guard = cfg.nan_guard
+    options = LoopOptions(task_name=cfg.task.name, verbose=bool(cfg.verbose),
+                          nan_max_fraction=float(guard.max_fraction), nan_epochs=int(guard.epochs))  # fmt: skip
+    algo = runner.train(params, observer, options, state, cfg.sigma)
+    name = cfg.train.params.config.name
+    best = os.path.join(run_dir, "nn", f"{name}.pth")
+    if not os.path.isfile(best):
+        best = checkpoints.resolve(run_dir, last=True)
+    return learners.Trained(_reward(algo.mean_rewards), best, best_reward=_reward(algo.last_mean_rewards))
+
+
+def _reward(value) -> float | None:
+    """rl-games' reward statistics start at -1e9 until an episode ends (the best: until it saves one)."""
+    return None if float(value) <= -1e9 else float(value)
