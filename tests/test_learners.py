@@ -58,6 +58,16 @@ def test_rsl_rl_env_is_its_vec_env_with_groups_and_time_outs():
     task.close()
 
 
+def test_rsl_rl_gives_the_critic_the_tasks_privileged_states():
+    from mytasks.rl.rsl_rl_learner import RslRlEnv
+
+    task = build_task(compose(["task=G1", "learner=rsl_rl", "num_envs=2", *CPU, "headless=True"]))
+    obs = RslRlEnv(task).get_observations()
+    assert obs["policy"].shape == (2, task.num_obs) and obs["critic"].shape == (2, task.num_states)
+    assert task.num_states > task.num_obs
+    task.close()
+
+
 def test_sb3_vec_env_reports_episodes_terminal_observations_and_time_limits():
     from stable_baselines3.common.vec_env import VecCheckNan, VecNormalize
 
