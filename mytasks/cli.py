@@ -2,7 +2,8 @@
 
 The path through the layers: the run config, composed and checked or recomposed from a run
 (``utils/run_config.py``) → load the checkpoint, if any → build the task → make the run
-directory (training) → hand over to the learner (``rl/runner.py``).
+directory (training) → hand over to the learner that ``learner=`` names (``rl/learners.py``:
+train, or play through ``runner.evaluate``).
 
 Bad input ends with one line on stderr that names the problem and the fix, exit code 2, and
 no run directory left behind; ``--traceback`` shows the full trace of any error.
@@ -30,6 +31,7 @@ USAGE = """usage: python train.py [task=NAME] [key=value ...] [--traceback]
   python train.py task=Cartpole checkpoint=latest      resume the newest Cartpole run (its last checkpoint)
   python train.py task=Go2 headless=True                train the Go2 to walk (one GPU, ~2 min)
   python train.py task=Go2 test=True checkpoint=assets/checkpoints/Go2.pth   play the shipped Go2 policy
+  python train.py task=Cartpole learner=sb3            train with Stable-Baselines3 (or rsl_rl, skrl)
 
 any config value: task.env.<key>=..., train.params.config.<key>=...; a new key: +task.env.<key>=...
 tasks: {tasks}

@@ -72,7 +72,9 @@ EPOCH = re.compile(r"^epoch +(\d+)/\d+  reward +([-\d.]+)", re.M)
 
 @pytest.mark.slow
 def test_it_trains_from_its_checkout_with_rising_reward(tmp_path):
-    p = run_train("task=Beacon", f"ige_root={CHECKOUT}", "headless=True", "experiment=beacon", cwd=str(tmp_path))
+    # 40 epochs: at the checkout's 30 the reward still climbs ~6 per epoch (-64 here), too close to the bound
+    p = run_train("task=Beacon", f"ige_root={CHECKOUT}", "headless=True", "experiment=beacon", "max_iterations=40",
+                  cwd=str(tmp_path))  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     rewards = [float(r) for _, r in EPOCH.findall(p.stdout)]
     assert rewards[-1] > rewards[0] + 40.0 and rewards[-1] > -60.0, rewards  # from about -1 m per step
