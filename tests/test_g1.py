@@ -3,6 +3,7 @@ closed forms."""
 
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,3 +144,15 @@ def test_the_gait_clock_runs_with_episode_time_and_the_right_leg_half_a_period_o
     assert torch.allclose(obs[:, -1], torch.cos(2 * torch.pi * phase), atol=1e-5)
     assert torch.allclose(g1.leg_phase[:, 1], torch.remainder(phase + 0.5, 1.0), atol=1e-6)
     assert g1.deploy_info()["gait"]["period"] == 0.8
+
+
+def test_sim2sim_computes_the_gait_phase_the_task_observes(g1):
+    from mytasks.deploy.sim2sim import gait_phase
+
+    zero = torch.zeros(g1.num_envs, g1.num_actions)
+    g1.reset_idx(torch.arange(g1.num_envs))
+    gait, dt = g1.deploy_info()["gait"], g1.dt
+    for steps in range(1, 50):  # past one period of 0.8 s (40 policy steps)
+        obs = g1.step(zero)[0]["obs"]
+        assert int(g1.progress_buf[0]) == steps
+        assert np.allclose(obs[0, -2:].numpy(), gait_phase(steps, dt, gait["period"]), atol=1e-5)

@@ -7,7 +7,8 @@ mytasks task. ``deploy.yaml`` is the contract. The robot is the export's own URD
 MuJoCo's URDF importer with a free joint on its base (a ``floating`` joint from an added root
 link), on a plane with the task's friction; the robot's shapes touch the ground but not one
 another unless the task had self-collisions. MuJoCo steps at 0.002 s; the policy runs every
-``control.dt`` of simulated time; in between, every sim step applies the manifest's PD
+``control.dt`` of simulated time (a manifest with a ``gait`` block gets its clock, from the
+episode's policy steps); in between, every sim step applies the manifest's PD
 torques ``kp (target - q) - kd qd``, clipped to the effort limits, with ``target = default +
 scale * action``. The observation is assembled term by term from the manifest's layout.
 
@@ -59,6 +60,13 @@ def _floating(urdf: str) -> str:
     return ET.tostring(robot, encoding="unicode")
 
 
+def gait_phase(steps: int, dt: float, period: float) -> np.ndarray:
+    """The gait clock's observation term after ``steps`` policy steps of ``dt`` in the episode:
+    sin and cos of 2 pi phase, phase = episode time / period modulo 1 (the manifest's gait)."""
+    phase = (steps * dt / period) % 1.0
+    return np.array([math.sin(2 * math.pi * phase), math.cos(2 * math.pi * phase)])
+
+
 class Sim2Sim:
     def __init__(self, export_dir: str, joint_order: list[str] | None = None):
         import mujoco
@@ -107,6 +115,7 @@ class Sim2Sim:
 
     def _reset(self) -> None:
         d, m = self.data, self.m
+        self.steps = 0  # policy steps in the episode, for the gait clock
         d.qpos[:3] = m["robot"]["base_init_pos"]
         x, y, z, w = m["robot"]["base_init_rot_xyzw"]
         d.qpos[3:7] = [w, x, y, z]
@@ -129,6 +138,9 @@ class Sim2Sim:
             "commands": self.command, "dof_pos": d.qpos[self.qadr] - self.default, "dof_vel": d.qvel[self.vadr],
             "actions": self.actions,
         }  # fmt: skip
+        if "gait" in self.m:
+            dt, period = float(self.m["control"]["dt"]), float(self.m["gait"]["period"])
+            terms["gait_phase"] = gait_phase(self.steps, dt, period)
         parts = []
         for term in self.m["observations"]:
             if term["name"] not in terms:
@@ -143,6 +155,7 @@ class Sim2Sim:
         """One policy step: observe, act, then ``decimation`` sim steps of PD."""
         obs = self.observation()[None]
         self.actions = self.policy.run(None, {"obs": obs})[0][0].astype(np.float64)
+        self.steps += 1
         target = self.default + self.scale * self.actions
         d = self.data
         for _ in range(self.decimation):
