@@ -168,8 +168,8 @@ def _export(player, ckpt: str, task, cfg: DictConfig) -> None:
     from mytasks.deploy import export
 
     if player.actor is None:
-        raise UserError(f"export=True exports policies of learner=rl_games, rsl_rl or skrl; "
-                        f"learner={cfg.learner} has no exporter")  # fmt: skip
+        raise UserError(f"learner={cfg.learner} has no exporter; export=True exports the policies of rl_games, "
+                        "rsl_rl, skrl and sb3")  # fmt: skip
 
     out = export.export_dir(ckpt, run_dir_of(ckpt), RUNS_DIR, cfg.task.name, str(cfg.export_dir))
     export.export(player.actor, task, ckpt, out)

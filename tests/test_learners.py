@@ -168,7 +168,7 @@ def test_play_from_the_run_directory_uses_the_runs_learner(runs, learner, cwd):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("learner", ("rsl_rl", "skrl"))
+@pytest.mark.parametrize("learner", LEARNERS)
 def test_export_acts_as_the_player(runs, learner, tmp_path):
     import onnxruntime
 

@@ -16,6 +16,7 @@ console table shows with ``verbose=True``; TensorBoard goes to the run's ``summa
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 
@@ -236,4 +237,32 @@ def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
         actions, _ = model.predict(x, deterministic=True)
         return torch.as_tensor(actions, dtype=torch.float32, device=device)
 
-    return learners.Player(act=act)
+    low, high = model.action_space.low, model.action_space.high
+    return learners.Player(act=act, actor=_Actor(model.policy, vec_norm, low, high).cpu().eval())
+
+
+class _Actor(torch.nn.Module):
+    """What ``predict(deterministic=True)`` does with an observation, as one module: the
+    VecNormalize observation scaling and clip, the policy's mean action, the clip to the action
+    space."""
+
+    def __init__(self, policy, vec_norm: VecNormalize | None, low, high):
+        super().__init__()
+        self.policy = copy.deepcopy(policy)
+        self.normalize = vec_norm is not None and bool(vec_norm.norm_obs)
+        if self.normalize:
+            rms = vec_norm.obs_rms
+            self.register_buffer("mean", torch.as_tensor(rms.mean, dtype=torch.float32))
+            self.register_buffer("std", torch.sqrt(torch.as_tensor(rms.var, dtype=torch.float32) + vec_norm.epsilon))
+            self.clip_obs = float(vec_norm.clip_obs)
+        self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32))
+        self.register_buffer("high", torch.as_tensor(high, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.normalize:
+            obs = torch.clamp((obs - self.mean) / self.std, -self.clip_obs, self.clip_obs)
+        features = self.policy.extract_features(obs)
+        if isinstance(features, tuple):  # the actor's and the critic's, when not shared
+            features = features[0]
+        latent = self.policy.mlp_extractor.forward_actor(features)
+        return torch.clamp(self.policy.action_net(latent), self.low, self.high)
