@@ -167,3 +167,23 @@ def test_a_checkout_run_plays_back_from_its_run_directory_alone(ant_run):
     m = re.search(r"played 16 episodes .*average reward ([-\d.]+)", p.stdout)
     assert m, p.stdout[-2000:]
     assert float(m.group(1)) > 0.7 * epochs[-1][1]
+
+
+@needs_ige
+@pytest.mark.slow
+def test_a_checkout_run_plays_back_on_video(ant_run):
+    """capture_video=True with an upstream task: the clip shows env 0's ant, moving."""
+    import av
+    import numpy as np
+
+    cwd, run_dir, _, _ = ant_run
+    p = run_train("test=True", f"checkpoint={run_dir}", "headless=True", "num_envs=4", "play_episodes=4",
+                  "capture_video=True", "capture_video_len=30", cwd=cwd)  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    (clip,) = glob.glob(os.path.join(run_dir, "videos", "play", "step-*.mp4"))
+    with av.open(clip) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    assert len(frames) == 30
+    coloured = [int(((f.max(axis=2) - f.min(axis=2)) > 60).sum()) for f in frames]  # the orange ant on grey
+    assert min(coloured) > 300, coloured
+    assert np.abs(frames[-1] - frames[0]).mean() > 0.2  # drawn from the live state: it moves

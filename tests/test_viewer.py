@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, ROOT, train_command
+from conftest import CPU, IGE, ROOT, needs_ige, run_train, train_command
 from PIL import Image, ImageGrab
 
 from mytasks.rl import checkpoints
@@ -128,6 +128,28 @@ def test_the_window_shows_the_robots_and_esc_ends_play(display, tmp_path):
     _keys(display, "Escape")
     assert run.end() == 0, run.out
     assert "play ended after" in run.out or "played" in run.out
+
+
+@needs_ige
+@pytest.mark.slow
+def test_an_upstream_task_plays_in_the_window(display, tmp_path):
+    """Upstream IsaacGymEnvs' Ant from its checkout (its own create_viewer and render calls),
+    briefly trained, then played in the window."""
+    _need("xdotool")
+    p = run_train("task=Ant", f"ige_root={IGE}", "headless=True", "num_envs=16", "max_iterations=2",
+                  "experiment=ant", cwd=str(tmp_path))  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    run_dir = next((tmp_path / "runs").glob("ant_*"))
+    run = Run(tmp_path, "test=True", f"checkpoint={run_dir}", "num_envs=4", "viewer=native",
+              env=dict(os.environ, DISPLAY=display))  # fmt: skip
+    run.wait_for("playing until the viewer closes")
+    deadline = time.time() + 120
+    while _saturated(screen := _screen(display)[:720, 320:1280]) < 1000:  # the ants' orange bodies
+        assert time.time() < deadline, "the window shows no ant"
+        time.sleep(0.5)
+    Image.fromarray(screen.astype(np.uint8)).save(tmp_path / "window.png")
+    _keys(display, "Escape")
+    assert run.end() == 0, run.out
 
 
 @pytest.mark.slow
