@@ -153,16 +153,19 @@ def test_an_upstream_task_plays_in_the_window(display, tmp_path):
 
 
 @pytest.mark.slow
-def test_closing_the_window_in_training_saves_a_checkpoint(display, tmp_path):
+@pytest.mark.parametrize("learner", ["rl_games", "rsl_rl", "skrl", "sb3"])
+def test_closing_the_window_in_training_saves_a_checkpoint(display, tmp_path, learner):
     _need("xdotool")
-    run = Run(tmp_path, *CARTPOLE, "max_iterations=1000", "viewer=native", env=dict(os.environ, DISPLAY=display))
+    args = CARTPOLE if learner == "rl_games" else [*CARTPOLE[:3], f"learner={learner}"]
+    run = Run(tmp_path, *args, "max_iterations=1000", "viewer=native", env=dict(os.environ, DISPLAY=display))
     run.wait_for(" 2/1000")
     _keys(display, "Escape")
     assert run.end() == 0, run.out
     assert "the viewer closed: training stopped after epoch" in run.out
     saved = os.path.join(tmp_path, run.out.split("checkpoint saved: ")[1].split()[0])
-    state = checkpoints.load(saved)  # as play and resume load it: tensors and numbers only
+    state = checkpoints.load(saved, key="epoch")  # as play and resume load it: tensors and numbers only
     assert state["epoch"] >= 2 and state["epoch"] < 1000
+    assert "play it back: python train.py task=Cartpole test=True checkpoint=runs/" in run.out
 
 
 @pytest.mark.slow

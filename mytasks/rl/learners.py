@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mytasks.utils.errors import UserError, end_by_signal
+from mytasks.utils.errors import Interrupted, UserError, end_by_signal
 
 # learner -> (module, the package it imports, its distribution, the version its module was
 # written against: the pin in pyproject.toml)
@@ -131,6 +131,28 @@ class Signals:
             for sig, old in self._old.items():
                 signal.signal(sig, old)
         return False
+
+
+class ViewerClosed(Exception):
+    """The task's viewer closed during training: the learner saved ``checkpoint`` and stops."""
+
+    def __init__(self, checkpoint: str):
+        super().__init__(checkpoint)
+        self.checkpoint = checkpoint
+
+
+def end_of_epoch(task, signals: Signals, epoch: int, save: Callable[..., str]) -> None:
+    """What every learner does after an epoch's update, as rl-games' loop does: after a Ctrl-C,
+    ``save(epoch, interrupted=True)`` and raise ``Interrupted``; when the task's viewer closed,
+    ``save(epoch)`` and raise ``ViewerClosed``, which the learner's ``train`` turns into its end."""
+    if signals.requested:
+        raise Interrupted(save(epoch, interrupted=True), signals.requested)
+    if getattr(task, "viewer_closed", False):
+        path = save(epoch)
+        run = os.path.dirname(os.path.dirname(path))
+        print(f"the viewer closed: training stopped after epoch {epoch}; checkpoint saved: {path} "
+              f"(checkpoint={run} trains on from it)", flush=True)  # fmt: skip
+        raise ViewerClosed(path)
 
 
 class Progress:

@@ -14,6 +14,7 @@ shows with ``verbose=True``; its TensorBoard scalars go to the run's ``summaries
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import statistics
@@ -27,7 +28,6 @@ from tensordict import TensorDict
 
 from mytasks.rl import checkpoints, learners
 from mytasks.rl.runner import quiet
-from mytasks.utils.errors import Interrupted
 
 
 class RslRlEnv(VecEnv):
@@ -114,13 +114,16 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
                 log(**kwargs)
             epoch = kwargs["it"] + 1
             print(progress.line(epoch, steps, *_means(runner.logger)), file=console, flush=True)
-            if signals.requested:
-                runner.logger.writer.flush()
-                raise Interrupted(runner.save("", interrupted=True), signals.requested)
+            runner.logger.writer.flush()
+            with contextlib.redirect_stdout(console):
+                learners.end_of_epoch(task, signals, epoch, lambda _, **kw: runner.save("", **kw))
 
         runner.logger.log = after_iteration
-        with quiet(cfg.verbose):
-            runner.learn(num_learning_iterations=max_epochs - first)
+        try:
+            with quiet(cfg.verbose):
+                runner.learn(num_learning_iterations=max_epochs - first)
+        except learners.ViewerClosed:
+            pass
     return learners.Trained(_means(runner.logger)[0], runner.saved)
 
 

@@ -30,7 +30,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mytasks.rl import checkpoints, learners
-from mytasks.utils.errors import Interrupted, UserError
+from mytasks.utils.errors import UserError
 
 _ACTIVATIONS = {"elu": torch.nn.ELU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "selu": torch.nn.SELU,
                 "leaky_relu": torch.nn.LeakyReLU, "gelu": torch.nn.GELU}  # fmt: skip
@@ -197,7 +197,7 @@ class _Run:
         print(self.progress.line(epoch, steps, *self.means()), flush=True)
         if self.signals.requested:
             self.model.logger.close()
-            raise Interrupted(self.save(epoch, interrupted=True), self.signals.requested)
+        learners.end_of_epoch(self.task, self.signals, epoch, self.save)
         if last or epoch % self.every == 0:
             self.save(epoch)
 
@@ -217,8 +217,11 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     epochs = int(cfg.train.params.config.max_epochs) - first
     with learners.Signals() as signals:
         run = _Run(task, cfg, run_dir, model, vec_norm, signals, first)
-        model.learn(total_timesteps=epochs * int(model.n_steps) * task.num_envs, callback=_Epochs(run, first),
-                    reset_num_timesteps=state is None)  # fmt: skip
+        try:
+            model.learn(total_timesteps=epochs * int(model.n_steps) * task.num_envs, callback=_Epochs(run, first),
+                        reset_num_timesteps=state is None)  # fmt: skip
+        except learners.ViewerClosed:
+            pass
     model.logger.close()
     return learners.Trained(run.means()[0], run.saved)
 

@@ -27,7 +27,7 @@ from skrl.utils.runner.torch import Runner
 
 from mytasks.rl import checkpoints, learners
 from mytasks.rl.runner import quiet
-from mytasks.utils.errors import Interrupted, UserError
+from mytasks.utils.errors import UserError
 
 _BY_NAME = {"RunningStandardScaler": RunningStandardScaler, "KLAdaptiveLR": KLAdaptiveLR}
 _NAMED = ("learning_rate_scheduler", "observation_preprocessor", "state_preprocessor", "value_preprocessor")
@@ -153,14 +153,16 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
                 return  # no update at this step
             epoch = first + (timestep + 1) // rollouts
             print(progress.line(epoch, rollouts * task.num_envs, *env.means()), flush=True)
-            if signals.requested:
-                agent.writer.flush()
-                raise Interrupted(save(epoch, interrupted=True), signals.requested)
+            agent.writer.flush()
+            learners.end_of_epoch(task, signals, epoch, save)
             if epoch == max_epochs or epoch % every == 0:
                 save(epoch)
 
         agent.post_interaction = after_step
-        runner.run("train")
+        try:
+            runner.run("train")
+        except learners.ViewerClosed:
+            pass
     agent.writer.flush()
     return learners.Trained(env.means()[0], saved[-1])
 
