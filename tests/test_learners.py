@@ -249,3 +249,21 @@ def test_a_missing_learner_package_is_one_line_naming_the_install():
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0, p.stderr
     assert 'learner=skrl needs skrl, which is not installed: pip install -e ".[learners]"' in p.stderr
+
+
+WANDB_TAGS = [("rl_games", "losses/a_loss"), ("rsl_rl", "Loss/learning_rate"), ("skrl", "Loss / Policy loss"),
+              ("sb3", "train/learning_rate")]  # fmt: skip  (a scalar each learner writes to TensorBoard)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("learner", "tag"), WANDB_TAGS)
+def test_wandb_gets_each_learners_scalars(learner, tag, tmp_path):
+    """wandb_activate=True (offline here): the run's TensorBoard scalars reach the wandb run."""
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    args = ["task=Cartpole", "headless=True", "num_envs=64", "max_iterations=3", "wandb_activate=True",
+            f"learner={learner}", "viewer=none"]  # fmt: skip
+    p = subprocess.run(train_command(*args), capture_output=True, text=True, timeout=600, cwd=str(tmp_path), env=env)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    (record,) = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
+    with open(record, "rb") as f:
+        assert tag.encode() in f.read()

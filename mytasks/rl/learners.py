@@ -74,6 +74,19 @@ class Player:
     actor: object = None
 
 
+def start_wandb(cfg, name: str) -> None:
+    """With ``wandb_activate``: a wandb run that syncs the learner's TensorBoard scalars (started
+    before the learner opens its writer), with the ``wandb_*`` keys and the resolved config."""
+    if not cfg.wandb_activate:
+        return
+    import wandb
+    from omegaconf import OmegaConf
+
+    wandb.init(project=cfg.wandb_project, entity=cfg.wandb_entity or None, group=cfg.wandb_group or None,
+               name=cfg.wandb_name or name, tags=list(cfg.wandb_tags or []),
+               config=OmegaConf.to_container(cfg, resolve=True), sync_tensorboard=True, resume="allow")  # fmt: skip
+
+
 def checkpoint_path(run_dir: str, name: str, epoch: int, interrupted: bool = False) -> str:
     """``nn/last_<name>_ep_<epoch>[_interrupted].pth``: the names rl-games' saves have, which
     ``checkpoints.resolve`` orders by epoch; ``nn/`` is made when missing."""

@@ -1,4 +1,4 @@
-"""Training observer: episode statistics to TensorBoard (``Episode/<key>``), wandb when asked."""
+"""Training observer: episode statistics to TensorBoard (``Episode/<key>``)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,12 @@ from rl_games.common.algo_observer import IsaacAlgoObserver
 
 
 class RLGPUAlgoObserver(IsaacAlgoObserver):
-    """rl-games' Isaac observer, plus wandb started before rl-games opens its writer, and the
-    last epoch's ``Episode/<key>`` means kept for the console (``last_episode_means``)."""
+    """rl-games' Isaac observer, plus the last epoch's ``Episode/<key>`` means kept for the
+    console (``last_episode_means``)."""
 
-    def __init__(self, wandb_cfg: dict | None = None, run_config: dict | None = None):
+    def __init__(self):
         super().__init__()
-        self.wandb_cfg = wandb_cfg
-        self.run_config = run_config
         self.last_episode_means: dict[str, float] = {}
-
-    def before_init(self, base_name, config, experiment_name):
-        if not self.wandb_cfg:
-            return
-        import wandb
-
-        c = self.wandb_cfg
-        wandb.init(
-            project=c["project"],
-            entity=c.get("entity") or None,
-            group=c.get("group") or None,
-            name=c.get("name") or experiment_name,
-            tags=list(c.get("tags") or []),
-            config=self.run_config,
-            sync_tensorboard=True,
-            resume="allow",
-        )
 
     def after_print_stats(self, frame, epoch_num, total_time):
         if self.ep_infos:

@@ -36,11 +36,8 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     params = _params(task, cfg)
     params["config"]["train_dir"] = os.path.dirname(run_dir)
     params["config"]["full_experiment_name"] = os.path.basename(run_dir)
-    wandb_cfg = None
-    if cfg.wandb_activate:
-        wandb_cfg = dict(project=cfg.wandb_project, entity=cfg.wandb_entity, group=cfg.wandb_group,
-                         name=cfg.wandb_name, tags=list(cfg.wandb_tags))  # fmt: skip
-    observer = RLGPUAlgoObserver(wandb_cfg, OmegaConf.to_container(cfg, resolve=True))
+    learners.start_wandb(cfg, os.path.basename(run_dir))  # before rl-games opens its writer
+    observer = RLGPUAlgoObserver()
     guard = cfg.nan_guard
     options = LoopOptions(task_name=cfg.task.name, verbose=bool(cfg.verbose),
                           nan_max_fraction=float(guard.max_fraction), nan_epochs=int(guard.epochs))  # fmt: skip

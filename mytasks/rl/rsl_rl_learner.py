@@ -96,6 +96,7 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
         learners.check_spaces(state, "the checkpoint", task)
     name, max_epochs = cfg.train.params.config.name, int(cfg.train.params.config.max_epochs)
     train_cfg = _train_cfg(cfg)
+    learners.start_wandb(cfg, os.path.basename(run_dir))
     env = RslRlEnv(task)
     with quiet(cfg.verbose):
         runner = _Runner(env, train_cfg, os.path.join(run_dir, "summaries"), cfg.rl_device, run_dir, name)

@@ -203,6 +203,7 @@ class _Run:
 
 
 def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.Trained:
+    learners.start_wandb(cfg, os.path.basename(run_dir))
     model, vec_norm = _build(task, cfg, training=True)
     first = 0
     if state is not None:

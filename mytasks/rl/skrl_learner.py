@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import os
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -130,8 +131,12 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     name, max_epochs = cfg.train.params.config.name, int(cfg.train.params.config.max_epochs)
     every = int(cfg.train.params.config.save_frequency)
     first = int(state["epoch"]) if state is not None else 0
+    learners.start_wandb(cfg, os.path.basename(run_dir))
     runner, env = _build(task, cfg, run_dir, max_epochs - first)
     agent = runner.agent
+    if cfg.wandb_activate:  # wandb follows torch's TensorBoard writer, not skrl's own
+        agent.writer.close()
+        agent.writer = _TorchWriter(agent.experiment_dir)
     if state is not None:
         _restore(agent, state["modules"])
     rollouts = int(agent.cfg.rollouts)
@@ -180,6 +185,24 @@ def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
             return actor(obs)
 
     return learners.Player(act=act, actor=copy.deepcopy(actor).cpu())
+
+
+class _TorchWriter:
+    """skrl's writer interface (``add_scalar(tag=, value=, timestep=)``) on torch's SummaryWriter."""
+
+    def __init__(self, log_dir: str):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=log_dir)
+
+    def add_scalar(self, *, tag: str, value: float, timestep: int) -> None:
+        self.writer.add_scalar(tag, value, timestep)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 class _Actor(torch.nn.Module):
