@@ -219,6 +219,30 @@ def test_sigint_saves_and_resume_goes_on_from_that_epoch(cwd):
     assert [int(m[0]) for m in EPOCH.findall(p.stdout)] == [epoch + 1, epoch + 2, epoch + 3]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("learner", LEARNERS)
+def test_blown_up_physics_stops_with_a_checkpoint_and_one_line(learner, tmp_path):
+    """nan_guard with every learner: a cart force of 1e12 N turns every env's state NaN at once."""
+    p = run_train("task=Cartpole", "headless=True", "num_envs=64", f"learner={learner}", "max_iterations=20",
+                  "task.env.maxEffort=1e12", "nan_guard.epochs=2", "experiment=blowup", cwd=str(tmp_path))  # fmt: skip
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stdout[-2000:] + p.stderr[-2000:]
+    m = re.search(r"error: task Cartpole blew up: non-finite observations \(env \d+ first\) in 100% of the envs "
+                  r"for 2 epochs in a row; last good checkpoint: (\S+\.pth)", p.stderr)  # fmt: skip
+    assert m, p.stderr
+    assert "non-finite: 64 envs (observations)" in p.stdout  # counted on the epoch line
+    state = checkpoints.load(str(tmp_path / m[1]), key="epoch")
+    assert state["epoch"] == 2 and state["learner"] == learner
+    assert all(torch.isfinite(t).all() for t in _tensors(state))  # NaN never reached the learner
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict | list | tuple):
+        for v in value.values() if isinstance(value, dict) else value:
+            yield from _tensors(v)
+
+
 # ---------------------------------------------------------------- bad input: one line, exit 2
 def test_a_task_without_the_learners_train_config_is_one_line():
     p = run_train("task=Go2", "learner=sb3")

@@ -154,18 +154,45 @@ class ViewerClosed(Exception):
         self.checkpoint = checkpoint
 
 
-def end_of_epoch(task, signals: Signals, epoch: int, save: Callable[..., str]) -> None:
-    """What every learner does after an epoch's update, as rl-games' loop does: after a Ctrl-C,
-    ``save(epoch, interrupted=True)`` and raise ``Interrupted``; when the task's viewer closed,
-    ``save(epoch)`` and raise ``ViewerClosed``, which the learner's ``train`` turns into its end."""
-    if signals.requested:
-        raise Interrupted(save(epoch, interrupted=True), signals.requested)
-    if getattr(task, "viewer_closed", False):
-        path = save(epoch)
-        run = os.path.dirname(os.path.dirname(path))
-        print(f"the viewer closed: training stopped after epoch {epoch}; checkpoint saved: {path} "
-              f"(checkpoint={run} trains on from it)", flush=True)  # fmt: skip
-        raise ViewerClosed(path)
+class EpochEnd:
+    """What every learner other than rl-games (whose loop does the same) does after an epoch's
+    update, in this order: print the epoch line (with the envs whose values turned non-finite,
+    ``tasks/base/nonfinite.py``); after ``nan_guard.epochs`` epochs in a row above
+    ``nan_guard.max_fraction`` of the envs blown up, save and stop with one line naming it; after a
+    Ctrl-C, ``save(epoch, interrupted=True)`` and raise ``Interrupted``; when the task's viewer
+    closed, ``save(epoch)`` and raise ``ViewerClosed``, which the learner's ``train`` turns
+    into its end. ``save(epoch, interrupted=False)`` returns the path it wrote."""
+
+    def __init__(self, task, cfg, signals: Signals, save: Callable[..., str], first_epoch: int = 0):
+        self.task, self.task_name, self.signals, self.save = task, cfg.task.name, signals, save
+        self.progress = Progress(int(cfg.train.params.config.max_epochs), first_epoch)
+        self.max_fraction, self.nan_epochs = float(cfg.nan_guard.max_fraction), int(cfg.nan_guard.epochs)
+        self.streak = 0
+
+    def __call__(self, epoch: int, steps: int, reward: float | None, length: float | None, console=None) -> None:
+        line = self.progress.line(epoch, steps, reward, length)
+        guard = getattr(self.task, "nonfinite", None)
+        blown = guard.take() if guard is not None else None
+        if blown is not None and blown.envs:
+            line += f"  non-finite: {blown.envs} envs ({blown.quantity})"
+        print(line, file=console or sys.stdout, flush=True)
+        self.streak = self.streak + 1 if blown is not None and blown.fraction > self.max_fraction else 0
+        if self.streak >= self.nan_epochs:
+            last = self.save(epoch)  # the learner never saw the non-finite values: the task zeroed them
+            raise UserError(
+                f"task {self.task_name} blew up: non-finite {blown.quantity} "
+                f"(env {blown.env_index} first) in {blown.fraction:.0%} of the envs for {self.nan_epochs} epochs in "
+                f"a row; last good checkpoint: {last}. Check the task's forces, gains and sim.dt, or raise "
+                "nan_guard.max_fraction"
+            )
+        if self.signals.requested:
+            raise Interrupted(self.save(epoch, interrupted=True), self.signals.requested)
+        if getattr(self.task, "viewer_closed", False):
+            path = self.save(epoch)
+            run = os.path.dirname(os.path.dirname(path))
+            print(f"the viewer closed: training stopped after epoch {epoch}; checkpoint saved: {path} "
+                  f"(checkpoint={run} trains on from it)", file=console or sys.stdout, flush=True)  # fmt: skip
+            raise ViewerClosed(path)
 
 
 class Progress:

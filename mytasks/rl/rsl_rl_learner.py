@@ -14,7 +14,6 @@ shows with ``verbose=True``; its TensorBoard scalars go to the run's ``summaries
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import statistics
@@ -79,7 +78,7 @@ class _Runner(OnPolicyRunner):
     """rsl_rl's runner, saving into the run's ``nn/`` (see the module docstring)."""
 
     def __init__(self, env: RslRlEnv, train_cfg: dict, log_dir: str | None, device: str, run_dir: str, name: str):
-        self.run_dir, self.name = run_dir, name
+        self.run_dir, self.name, self.saved = run_dir, name, None
         super().__init__(env, copy.deepcopy(train_cfg), log_dir=log_dir, device=device)
 
     def save(self, path: str, infos: dict | None = None, interrupted: bool = False) -> str:
@@ -104,20 +103,18 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     if state is not None:
         runner.alg.load(state, None, strict=True)
         runner.current_learning_iteration = first = int(state["iter"])
-    progress = learners.Progress(max_epochs, first)
     steps = int(train_cfg["num_steps_per_env"]) * task.num_envs
     log, console = runner.logger.log, sys.stdout  # the epoch line shows when rsl_rl's output is quiet
 
     with learners.Signals() as signals:
+        save = lambda _, interrupted=False: runner.save("", interrupted=interrupted)  # noqa: E731
+        epoch_end = learners.EpochEnd(task, cfg, signals, save, first)
 
         def after_iteration(**kwargs):
             with quiet(cfg.verbose):
                 log(**kwargs)
-            epoch = kwargs["it"] + 1
-            print(progress.line(epoch, steps, *_means(runner.logger)), file=console, flush=True)
             runner.logger.writer.flush()
-            with contextlib.redirect_stdout(console):
-                learners.end_of_epoch(task, signals, epoch, lambda _, **kw: runner.save("", **kw))
+            epoch_end(kwargs["it"] + 1, steps, *_means(runner.logger), console=console)
 
         runner.logger.log = after_iteration
         try:

@@ -171,8 +171,8 @@ class _Run:
         self.name = cfg.train.params.config.name
         self.max_epochs = int(cfg.train.params.config.max_epochs)
         self.every = int(cfg.train.params.config.save_frequency)
-        self.progress = learners.Progress(self.max_epochs, first)
         self.saved = None
+        self.epoch_end = learners.EpochEnd(task, cfg, signals, self.save, first)
 
     def save(self, epoch: int, interrupted: bool = False) -> str:
         policy = self.model.policy
@@ -193,11 +193,9 @@ class _Run:
         return float(np.mean([e["r"] for e in infos])), float(np.mean([e["l"] for e in infos]))
 
     def epoch_done(self, epoch: int, last: bool = False) -> None:
-        steps = int(self.model.n_steps) * self.task.num_envs
-        print(self.progress.line(epoch, steps, *self.means()), flush=True)
         if self.signals.requested:
-            self.model.logger.close()
-        learners.end_of_epoch(self.task, self.signals, epoch, self.save)
+            self.model.logger.close()  # its TensorBoard events, before the process ends by the signal
+        self.epoch_end(epoch, int(self.model.n_steps) * self.task.num_envs, *self.means())
         if last or epoch % self.every == 0:
             self.save(epoch)
 

@@ -140,7 +140,6 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     if state is not None:
         _restore(agent, state["modules"])
     rollouts = int(agent.cfg.rollouts)
-    progress = learners.Progress(max_epochs, first)
     saved = []
 
     def save(epoch: int, interrupted: bool = False) -> str:
@@ -151,15 +150,15 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
 
     post_interaction = agent.post_interaction
     with learners.Signals() as signals:
+        epoch_end = learners.EpochEnd(task, cfg, signals, save, first)
 
         def after_step(*, timestep: int, timesteps: int) -> None:
             post_interaction(timestep=timestep, timesteps=timesteps)
             if (timestep + 1) % rollouts:
                 return  # no update at this step
             epoch = first + (timestep + 1) // rollouts
-            print(progress.line(epoch, rollouts * task.num_envs, *env.means()), flush=True)
             agent.writer.flush()
-            learners.end_of_epoch(task, signals, epoch, save)
+            epoch_end(epoch, rollouts * task.num_envs, *env.means())
             if epoch == max_epochs or epoch % every == 0:
                 save(epoch)
 
