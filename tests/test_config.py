@@ -120,6 +120,14 @@ def test_minibatch_is_adjusted_to_divide_the_batch(capsys):
     assert params["config"]["device_name"] == "cpu" and params["torch_threads"] >= 1
 
 
+def test_a_central_value_minibatch_is_adjusted_too(capsys):
+    """G1's critic trains as a central value with its own minibatch (24576 at 4096 envs)."""
+    cfg = compose(["task=G1", "num_envs=16"])
+    params = train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
+    assert params["config"]["minibatch_size"] == params["config"]["central_value_config"]["minibatch_size"] == 384
+    assert "central_value_config.minibatch_size 24576 is larger than the batch of 384" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "minibatch, horizon, envs, expected",
     [(7, 16, 256, 8), (8192, 16, 256, 4096), (24576, 24, 4096, 24576), (1000, 16, 100, 800), (100, 16, 97, 97)],

@@ -1,8 +1,9 @@
 """Training and play with rl-games 1.6.5, corrected for what that release changed.
 
 ``train_params`` turns the composed ``train`` config into rl-games parameters: torch.compile
-off unless asked, the device from ``rl_device``, CPU threads sized to the machine, a minibatch
-that divides the batch. ``train`` runs rl-games' PPO epochs in mytasks' loop (``loop.py``).
+off unless asked, the device from ``rl_device``, CPU threads sized to the machine, minibatches
+(the policy's and a central value's) that divide the batch. ``train`` runs rl-games' PPO
+epochs in mytasks' loop (``loop.py``).
 Checkpoints arrive loaded (``checkpoints.load``: safely, on the CPU, whichever device wrote
 them). ``load_player`` restores one into rl-games' player; ``evaluate`` is the bounded,
 deterministic play loop of every learner, which reports per-episode statistics.
@@ -42,10 +43,14 @@ def train_params(train_cfg: dict, rl_device: str) -> dict:
     config["minibatch_size"] = fit_minibatch(
         int(config["minibatch_size"]), int(config["horizon_length"]), int(config["num_actors"])
     )
+    central = config.get("central_value_config")
+    if central and "minibatch_size" in central:  # the critic's own network trains on the same batch
+        central["minibatch_size"] = fit_minibatch(int(central["minibatch_size"]), int(config["horizon_length"]),
+                                                  int(config["num_actors"]), "central_value_config.minibatch_size")
     return params
 
 
-def fit_minibatch(minibatch: int, horizon: int, num_envs: int) -> int:
+def fit_minibatch(minibatch: int, horizon: int, num_envs: int, key: str = "minibatch_size") -> int:
     """A minibatch size that divides the batch (horizon_length x num_envs): the configured one,
     the whole batch when that is smaller, else the nearest divisor no smaller than half the
     configured size; with none, a UserError that lists the valid sizes."""
@@ -54,16 +59,16 @@ def fit_minibatch(minibatch: int, horizon: int, num_envs: int) -> int:
         return minibatch
     about = f"the batch of {batch} (horizon_length {horizon} x {num_envs} envs)"
     if minibatch > batch:
-        print(f"mytasks: minibatch_size {minibatch} is larger than {about}; using the whole batch")
+        print(f"mytasks: {key} {minibatch} is larger than {about}; using the whole batch")
         return batch
     divisors = [d for d in range(1, batch + 1) if batch % d == 0]
     best = min((d for d in divisors if 2 * d >= minibatch), key=lambda d: (abs(d - minibatch), d))
     if best > 2 * minibatch:
         valid = ", ".join(str(d) for d in sorted(sorted(divisors, key=lambda d: abs(d - minibatch))[:4]))
-        raise UserError(f"minibatch_size {minibatch} does not divide {about}, and no divisor lies between "
-                        f"{(minibatch + 1) // 2} and {2 * minibatch}; set train.params.config.minibatch_size to one "
+        raise UserError(f"{key} {minibatch} does not divide {about}, and no divisor lies between "
+                        f"{(minibatch + 1) // 2} and {2 * minibatch}; set train.params.config.{key} to one "
                         f"of the nearest ({valid}), or change num_envs")  # fmt: skip
-    print(f"mytasks: minibatch_size {minibatch} does not divide {about}; using {best}")
+    print(f"mytasks: {key} {minibatch} does not divide {about}; using {best}")
     return best
 
 
