@@ -66,9 +66,9 @@ class Trained:
 
 @dataclass
 class Player:
-    """A checkpoint's deterministic policy for ``runner.evaluate``: ``act(obs_dict)`` maps the
-    task's observation dict to actions; ``actor`` is the same map from the observation tensor
-    alone, as one module on the CPU, for export (None where the learner has no such module)."""
+    """A checkpoint's deterministic policy for ``runner.evaluate``: ``act(obs)`` maps the task's
+    observation tensor to actions; ``actor`` is what export takes (an ``nn.Module`` of the same
+    map on the CPU, or rl-games' player)."""
 
     act: Callable
     actor: object = None
@@ -170,28 +170,17 @@ class EpochEnd:
         self.streak = 0
 
     def __call__(self, epoch: int, steps: int, reward: float | None, length: float | None, console=None) -> None:
-        line = self.progress.line(epoch, steps, reward, length)
         guard = getattr(self.task, "nonfinite", None)
         blown = guard.take() if guard is not None else None
-        if blown is not None and blown.envs:
-            line += f"  non-finite: {blown.envs} envs ({blown.quantity})"
-        print(line, file=console or sys.stdout, flush=True)
+        print(self.progress.line(epoch, steps, reward, length, blown), file=console or sys.stdout, flush=True)
         self.streak = self.streak + 1 if blown is not None and blown.fraction > self.max_fraction else 0
-        if self.streak >= self.nan_epochs:
-            last = self.save(epoch)  # the learner never saw the non-finite values: the task zeroed them
-            raise UserError(
-                f"task {self.task_name} blew up: non-finite {blown.quantity} "
-                f"(env {blown.env_index} first) in {blown.fraction:.0%} of the envs for {self.nan_epochs} epochs in "
-                f"a row; last good checkpoint: {last}. Check the task's forces, gains and sim.dt, or raise "
-                "nan_guard.max_fraction"
-            )
+        if self.streak >= self.nan_epochs:  # the learner never saw the non-finite values: the task zeroed them
+            raise blew_up(self.task_name, blown, self.nan_epochs, self.save(epoch))
         if self.signals.requested:
             raise Interrupted(self.save(epoch, interrupted=True), self.signals.requested)
         if getattr(self.task, "viewer_closed", False):
             path = self.save(epoch)
-            run = os.path.dirname(os.path.dirname(path))
-            print(f"the viewer closed: training stopped after epoch {epoch}; checkpoint saved: {path} "
-                  f"(checkpoint={run} trains on from it)", file=console or sys.stdout, flush=True)  # fmt: skip
+            print(viewer_closed_line(epoch, path), file=console or sys.stdout, flush=True)
             raise ViewerClosed(path)
 
 
@@ -205,27 +194,40 @@ class Progress:
         self.start = self.last = time.perf_counter()
         self.first_end = None
 
-    def line(self, epoch: int, steps: int, reward: float | None, length: float | None) -> str:
+    def line(self, epoch: int, steps: int, reward: float | None, length: float | None, blown=None,
+             rate: float | None = None) -> str:  # fmt: skip
+        """The line every learner prints (benchmarks read it); ``rate`` defaults to ``steps`` over
+        the wall clock since the last line; ``blown`` (``BlowUps``) adds the envs that blew up."""
         now = time.perf_counter()
-        rate, self.last = steps / max(now - self.last, 1e-9), now
+        rate, self.last = (steps / max(now - self.last, 1e-9) if rate is None else rate), now
         if self.first_end is None:
             self.first_end = now
         later = epoch - self.first_epoch - 1
         per_epoch = (now - self.first_end) / later if later > 0 else now - self.start
-        return epoch_line(epoch, self.max_epochs, reward, length, rate, now - self.start,
-                          per_epoch * (self.max_epochs - epoch))  # fmt: skip
+        eta = per_epoch * (self.max_epochs - epoch)
+        shown = "reward      n/a  length    n/a" if reward is None else f"reward {reward:8.2f}  length {length:6.1f}"
+        width = len(str(self.max_epochs))
+        out = (f"epoch {epoch:{width}d}/{self.max_epochs}  {shown}  {rate:9,.0f} steps/s  "
+               f"elapsed {_clock(now - self.start)}  ETA {_clock(eta)}")  # fmt: skip
+        if blown is not None and blown.envs:
+            out += f"  non-finite: {blown.envs} envs ({blown.quantity})"
+        return out
 
 
-def epoch_line(epoch: int, max_epochs: int, reward: float | None, length: float | None, rate: float,
-               elapsed: float, eta: float) -> str:  # fmt: skip
-    """The epoch line every learner prints (benchmarks read it)."""
-    if reward is None:
-        shown = "reward      n/a  length    n/a"
-    else:
-        shown = f"reward {reward:8.2f}  length {length:6.1f}"
-    width = len(str(max_epochs))
-    return (f"epoch {epoch:{width}d}/{max_epochs}  {shown}  {rate:9,.0f} steps/s  "
-            f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}")  # fmt: skip
+def blew_up(task_name: str, blown, epochs: int, saved: str) -> UserError:
+    """The one line that ends a training whose envs kept blowing up (``nan_guard``)."""
+    return UserError(
+        f"task {task_name} blew up: non-finite {blown.quantity} (env {blown.env_index} first) in "
+        f"{blown.fraction:.0%} of the envs for {epochs} epochs in a row; last good checkpoint: {saved}. "
+        "Check the task's forces, gains and sim.dt, or raise nan_guard.max_fraction"
+    )
+
+
+def viewer_closed_line(epoch: int, path: str) -> str:
+    """What training prints when the viewer closed and ``path`` was saved."""
+    run = os.path.dirname(os.path.dirname(path))
+    return (f"the viewer closed: training stopped after epoch {epoch}; checkpoint saved: {path} "
+            f"(checkpoint={run} trains on from it)")  # fmt: skip
 
 
 def _clock(seconds: float) -> str:

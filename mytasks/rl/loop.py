@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +28,9 @@ import torch
 from rl_games.common.a2c_common import print_statistics
 
 from mytasks.rl import checkpoints
-from mytasks.rl.learners import Signals, epoch_line
+from mytasks.rl.learners import Progress, Signals, blew_up, viewer_closed_line
 from mytasks.tasks.base.nonfinite import BlowUps
-from mytasks.utils.errors import Interrupted, UserError
+from mytasks.utils.errors import Interrupted
 
 _METERS = ("game_rewards", "game_shaped_rewards", "game_lengths")
 _ROLLOUT = ("dones", "current_rewards", "current_shaped_rewards", "current_lengths")
@@ -146,7 +145,8 @@ class TrainLoop:
         self.curr_frames = self.batch_size_envs
         self.last_saved = None
         self._resume_rollout()
-        first_epoch, start, total_time, blown_streak = self.epoch_num, time.perf_counter(), 0.0, 0
+        total_time, blown_streak = 0.0, 0
+        progress = Progress(self.max_epochs, self.epoch_num)
         with Signals() as signals:
             while True:
                 epoch_num = self.update_epoch()
@@ -168,9 +168,7 @@ class TrainLoop:
                 blown = self._count_blow_ups(frame)
                 blown_streak = blown_streak + 1 if blown.fraction > opts.nan_max_fraction else 0
                 should_exit = self._log_and_save(epoch_num, frame, total_time)
-                if epoch_num == first_epoch + 1:  # the first epoch also pays for kernel compilation
-                    first_end = time.perf_counter()
-                self._print_epoch(epoch_num, curr_frames / max(sum_time, 1e-9), start, first_end, first_epoch, blown)
+                self._print_epoch(progress, epoch_num, curr_frames / max(sum_time, 1e-9), blown)
                 if blown_streak >= opts.nan_epochs:
                     self._stop_blown_up(epoch_num, blown)
                 if signals.requested:
@@ -181,8 +179,7 @@ class TrainLoop:
                     raise Interrupted(path, signals.requested)
                 if getattr(getattr(self.vec_env, "env", None), "viewer_closed", False):
                     path = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
-                    print(f"the viewer closed: training stopped after epoch {epoch_num}; checkpoint saved: {path} "
-                          f"(checkpoint={os.path.dirname(self.nn_dir)} trains on from it)", flush=True)  # fmt: skip
+                    print(viewer_closed_line(epoch_num, path), flush=True)
                     return self.last_mean_rewards, epoch_num
                 if (self.max_epochs != -1 and epoch_num >= self.max_epochs) or (
                     self.max_frames != -1 and self.frame >= self.max_frames
@@ -230,27 +227,15 @@ class TrainLoop:
         opts = self.loop_options
         finite = all(torch.isfinite(p).all() for p in self.model.parameters())
         saved = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}")) if finite else None
-        saved = saved or self.last_saved or "none was saved"
-        raise UserError(
-            f"task {opts.task_name} blew up: non-finite {blown.quantity} (env {blown.env_index} first) in "
-            f"{blown.fraction:.0%} of the envs for {opts.nan_epochs} epochs in a row; last good checkpoint: {saved}. "
-            "Check the task's forces, gains and sim.dt, or raise nan_guard.max_fraction"
-        )
+        raise blew_up(opts.task_name, blown, opts.nan_epochs, saved or self.last_saved or "none was saved")
 
-    def _print_epoch(self, epoch_num: int, rate: float, start: float, first_end: float, first_epoch: int,
-                     blown) -> None:  # fmt: skip
-        """The epoch line; the ETA extrapolates the epochs after the first (which also compiles)."""
-        now = time.perf_counter()
-        elapsed, later = now - start, epoch_num - first_epoch - 1
-        per_epoch = (now - first_end) / later if later > 0 else elapsed
-        eta = per_epoch * (self.max_epochs - epoch_num)
+    def _print_epoch(self, progress: Progress, epoch_num: int, rate: float, blown) -> None:
+        """The epoch line (rl-games' own timing of the epoch for the rate; the ETA from the epochs
+        after the first, which also compiles) and every ``terms_every`` epochs the reward terms."""
         reward = length = None
         if self.game_rewards.current_size > 0:
             reward, length = float(self.game_rewards.get_mean()[0]), float(self.game_lengths.get_mean())
-        line = epoch_line(epoch_num, self.max_epochs, reward, length, rate, elapsed, eta)
-        if blown.envs:
-            line += f"  non-finite: {blown.envs} envs ({blown.quantity})"
-        print(line, flush=True)
+        print(progress.line(epoch_num, 0, reward, length, blown, rate=rate), flush=True)
         terms = getattr(self.algo_observer, "last_episode_means", None)
         every = self.loop_options.terms_every
         if terms and (epoch_num % every == 0 or epoch_num == self.max_epochs):

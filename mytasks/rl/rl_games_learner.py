@@ -21,7 +21,6 @@ def load(path: str, trust: bool = False) -> dict:
 
 
 def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
-    checkpoints.check_matches(state, path, cfg.task.name, task.num_obs, task.num_actions)
     played = runner.load_player(_params(task, cfg), state, path, cfg.task.name, cfg.sigma, cfg.verbose)
     act = lambda obs: played.get_action(obs, is_deterministic=played.is_deterministic)  # noqa: E731
     return learners.Player(act=act, actor=played)
