@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -66,6 +67,22 @@ def run_train(*args: str, timeout: float = 600, cwd: str | None = None) -> subpr
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run(train_command(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
                           env=env)  # fmt: skip
+
+
+def start_train(*args: str, cwd: str) -> subprocess.Popen:
+    """``python train.py ARGS`` in the background, its output in pipes (for signals mid-run)."""
+    return subprocess.Popen(train_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+
+
+def read_until_epoch(proc: subprocess.Popen, epoch: int) -> str:
+    """The run's output up to its line for ``epoch``; fails with its stderr if it ends first."""
+    seen = ""
+    while not re.search(rf"^epoch +{epoch}/", seen, re.M):
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-2000:]
+        seen += line
+    return seen
 
 
 def train_command(*args: str) -> list[str]:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, run_train
+from conftest import ROOT, read_until_epoch, run_train, start_train
 
 from mytasks.rl import checkpoints
 
@@ -144,14 +144,8 @@ def test_checkpoint_latest_is_the_newest_run_of_the_task(trained, cwd):
 
 
 def test_sigint_saves_a_checkpoint_and_prints_the_resume_command(cwd):
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *CARTPOLE, "max_iterations=1000",
-                             "experiment=stopped"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
-    seen = ""
-    while not re.search(r"^epoch +3/1000", seen, re.M):
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()[-2000:]
-        seen += line
+    proc = start_train(*CARTPOLE, "max_iterations=1000", "experiment=stopped", cwd=cwd)
+    read_until_epoch(proc, 3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGINT, err[-2000:]  # ended by the signal: a shell loop stops too

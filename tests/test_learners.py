@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, ROOT, build_task, run_train, train_command
+from conftest import CPU, ROOT, build_task, read_until_epoch, run_train, start_train, train_command
 
 from mytasks.rl import checkpoints
 from mytasks.utils.config import compose
@@ -197,14 +197,8 @@ def test_export_acts_as_the_player(runs, learner, tmp_path):
 
 @pytest.mark.slow
 def test_sigint_saves_and_resume_goes_on_from_that_epoch(cwd):
-    proc = subprocess.Popen(train_command(*CARTPOLE, "learner=rsl_rl", "max_iterations=1000", "experiment=stop"),
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
-    seen = ""
-    while not re.search(r"^epoch +3/1000", seen, re.M):
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()[-2000:]
-        seen += line
+    proc = start_train(*CARTPOLE, "learner=rsl_rl", "max_iterations=1000", "experiment=stop", cwd=cwd)
+    read_until_epoch(proc, 3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGINT, err[-2000:]
