@@ -24,61 +24,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-EPOCH = re.compile(r"epoch\s+(\d+)/(\d+)\s+reward\s+(\S+).*?([\d,]+) steps/s")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import ROOT, TRAIN, run  # noqa: E402
 
 
 def train(task: str, ige_root: str, extra: list[str], seconds: float | None = None, echo: bool = False) -> dict:
     """Trains as a user would; with ``seconds``, stops it then as Ctrl-C does (train.py saves a
     checkpoint and exits), for a training cut short on purpose; ``echo`` prints its output."""
-    cmd = [sys.executable, "-u", os.path.join(ROOT, "train.py"), f"task={task}", f"ige_root={ige_root}",
-           "headless=True", f"experiment=ige_{task}", *extra]  # fmt: skip
-    t0 = time.time()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    stop = threading.Timer(seconds, proc.send_signal, (signal.SIGINT,)) if seconds else None
-    if stop:
-        stop.start()
-    curve, rates, run_dir, tail = [], [], None, []
-    for line in proc.stdout:
-        if echo:
-            print(line, end="", flush=True)
-        tail = (tail + [line.rstrip()])[-20:]
-        m = EPOCH.search(line)
-        if m:
-            epoch, reward = int(m.group(1)), m.group(3)
-            rates.append(int(m.group(4).replace(",", "")))
-            if reward != "n/a":
-                curve.append((epoch, round(time.time() - t0, 1), float(reward)))
-        if line.startswith("run directory:"):
-            run_dir = line.split(":", 1)[1].strip()
-        if line.startswith("checkpoint saved:"):  # stopped at ``seconds``
-            run_dir = line.split(":", 1)[1].strip().split(os.sep + "nn" + os.sep)[0]
-    proc.wait()
-    wall = time.time() - t0
-    if stop:
-        stop.cancel()
-    stopped = proc.returncode == -signal.SIGINT  # stopped at ``seconds``, as Ctrl-C stops it
-    if (proc.returncode != 0 and not stopped) or run_dir is None:
-        return {"task": task, "error": "\n".join(tail), "returncode": proc.returncode}
-    steady = sorted(rates[5:]) or rates
+    cmd = [*TRAIN, f"task={task}", f"ige_root={ige_root}", "headless=True", f"experiment=ige_{task}", *extra]
+    r = run(cmd, seconds=seconds, echo=echo)
+    run_dir = r.run_dir()
+    if not r.ok or run_dir is None:
+        return {"task": task, "error": r.tail(), "returncode": r.returncode}
+    curve = [(epoch, round(t, 1), reward) for t, epoch, reward, _ in r.epochs() if reward is not None]
     sampled = curve[:: max(1, len(curve) // 25)] + curve[-1:]
     return {
         "task": task,
         "run_dir": run_dir,
-        "wall_s": round(wall, 1),
+        "wall_s": round(r.wall, 1),
         "curve": sampled,
         "final_reward": curve[-1][2] if curve else None,
-        "steps_per_s": steady[len(steady) // 2] if steady else None,
+        "steps_per_s": r.steps_per_s(),
         "epochs": curve[-1][0] if curve else 0,
-        "stopped_at_s": seconds if stopped else None,
+        "stopped_at_s": seconds if r.stopped else None,
     }
 
 

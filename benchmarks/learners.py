@@ -13,39 +13,34 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EPOCH = re.compile(r"^epoch +(\d+)/\d+  reward +([-\d.]+|n/a) .* ([\d,]+) steps/s", re.M)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import TRAIN, median_after, run  # noqa: E402
+
 PLAYED = re.compile(r"played (\d+) episodes in [\d.]+ s: average reward ([-\d.]+)")
 
 
-def _run(cmd: list[str], cwd: str) -> tuple[subprocess.CompletedProcess, float]:
-    t0 = time.time()
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed (exit {p.returncode}):\n{p.stdout[-1500:]}{p.stderr[-1500:]}")
-    return p, time.time() - t0
+def _run(cmd: list[str], cwd: str):
+    r = run(cmd, cwd=cwd)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {r.returncode}):\n{r.tail(40)}")
+    return r
 
 
 def measure(task: str, learner: str, train_args: list[str], cwd: str) -> dict:
-    train = [sys.executable, os.path.join(ROOT, "train.py"), f"task={task}", f"learner={learner}", "headless=True",
-             f"experiment=bench_{learner}", *train_args]  # fmt: skip
-    p, wall = _run(train, cwd)
-    epochs = EPOCH.findall(p.stdout)
-    rates = sorted(int(r.replace(",", "")) for _, _, r in epochs[1:]) or [0]
-    run_dir = re.search(r"^run directory: (\S+)", p.stdout, re.M)[1]
-    play, play_wall = _run([sys.executable, os.path.join(ROOT, "train.py"), f"task={task}", "test=True",
-                            f"checkpoint={run_dir}", "headless=True"], cwd)  # fmt: skip
-    m = PLAYED.search(play.stdout)
-    rewards = [float(r) for _, r, _ in epochs if r != "n/a"]
-    return {"learner": learner, "train_wall_s": round(wall, 1), "epochs": int(epochs[-1][0]) if epochs else 0,
-            "env_steps_per_s": rates[len(rates) // 2], "train_reward_first": rewards[0] if rewards else None,
+    r = _run([*TRAIN, f"task={task}", f"learner={learner}", "headless=True", f"experiment=bench_{learner}",
+              *train_args], cwd)  # fmt: skip
+    epochs = r.epochs()
+    play = _run([*TRAIN, f"task={task}", "test=True", f"checkpoint={r.run_dir()}", "headless=True"], cwd)
+    m = PLAYED.search("".join(line for _, line in play.lines))
+    rewards = [e[2] for e in epochs if e[2] is not None]
+    return {"learner": learner, "train_wall_s": round(r.wall, 1), "epochs": epochs[-1][1] if epochs else 0,
+            "env_steps_per_s": median_after([e[3] for e in epochs], skip=1),
+            "train_reward_first": rewards[0] if rewards else None,
             "train_reward_last": rewards[-1] if rewards else None, "play_episodes": int(m[1]),
-            "play_average_reward": float(m[2]), "play_wall_s": round(play_wall, 1)}  # fmt: skip
+            "play_average_reward": float(m[2]), "play_wall_s": round(play.wall, 1)}  # fmt: skip
 
 
 def main() -> None:

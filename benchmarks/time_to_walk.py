@@ -11,7 +11,11 @@ throughput is the epoch line's steps/s (env steps per second, PPO update include
 ``fps total``), the median over the epochs after the fifth.
 
     python benchmarks/time_to_walk.py --train-args max_iterations=600 --play-epochs 200 300 400 600
-    python benchmarks/time_to_walk.py --task G1 --play-epochs 500 1000 1500
+    python benchmarks/time_to_walk.py --task G1 --train-seconds 545 --skip-play --out g1
+    python benchmarks/time_to_walk.py --replay g1/results.json --play-epochs 800
+
+``--train-seconds`` stops training that long after the command, as Ctrl-C stops it (the run
+saves its checkpoint); ``--skip-play`` and ``--replay`` split training and play in two.
 """
 
 from __future__ import annotations
@@ -25,10 +29,9 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = [sys.executable, "-u", os.path.join(ROOT, "train.py")]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import ROOT, TRAIN, median_after, run  # noqa: E402
 
 
 def sample_gpu_memory(stop: threading.Event, out: list) -> None:
@@ -42,36 +45,37 @@ def sample_gpu_memory(stop: threading.Event, out: list) -> None:
         stop.wait(1.0)
 
 
-def train(args, log_path: str) -> tuple[str, float, dict, list, list]:
-    """Runs training; returns the run directory, the wall clock, {epoch: (seconds, path)} of each
-    checkpoint, the GPU memory samples [MiB] and each epoch's env steps/s."""
+def train(args, log_path: str) -> dict:
+    """Runs training; returns the run directory, the wall clock, {epoch: seconds} of each
+    checkpoint (its file's time since the command), the peak GPU memory and the median env
+    steps/s."""
     cmd = [*TRAIN, f"task={args.task}", "headless=True", *args.train_args]
     print("$", " ".join(cmd[2:]), flush=True)
     mem, stop = [], threading.Event()
     sampler = threading.Thread(target=sample_gpu_memory, args=(stop, mem), daemon=True)
     sampler.start()
-    t0 = time.time()
-    run_dir, seen, fps = None, {}, []
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=args.cwd)
-        for line in iter(proc.stdout.readline, ""):
-            now = time.time() - t0
-            log.write(f"{now:8.2f} {line}")
-            m = re.match(r"run directory: (\S+)", line)
-            if m:
-                run_dir = os.path.join(args.cwd, m.group(1))
-            m = re.match(r"epoch +\d+/\d+ .* ([\d,]+) steps/s", line)
-            if m:
-                fps.append(float(m.group(1).replace(",", "")))
-        proc.wait()
-    wall = time.time() - t0
+    r = run(cmd, log_path, args.train_seconds, cwd=args.cwd)
     stop.set()
-    if proc.returncode != 0 or run_dir is None:
-        raise SystemExit(f"training failed (exit {proc.returncode}); see {log_path}")
-    for path in glob.glob(os.path.join(run_dir, "nn", "last_*_ep_*.pth")):  # the periodic and final saves
+    run_dir = r.run_dir()
+    if not r.ok or run_dir is None:
+        raise SystemExit(f"training failed (exit {r.returncode}); see {log_path}:\n{r.tail()}")
+    seen = {}
+    for path in glob.glob(os.path.join(args.cwd, run_dir, "nn", "last_*_ep_*.pth")):  # periodic and final saves
         epoch = int(re.search(r"_ep_(\d+)", os.path.basename(path)).group(1))
-        seen[epoch] = (os.path.getmtime(path) - t0, path)
-    return run_dir, wall, seen, mem, fps
+        seen[epoch] = (round(os.path.getmtime(path) - r.started, 1), os.path.relpath(path, args.cwd))
+    return {
+        "task": args.task,
+        "train_args": args.train_args,
+        "wall_s": round(r.wall, 1),
+        "stopped_at_s": args.train_seconds if r.stopped else None,
+        "epochs": r.epochs()[-1][1] if r.epochs() else 0,
+        "run_dir": run_dir,
+        "checkpoints": {e: seen[e][0] for e in sorted(seen)},
+        "files": {e: seen[e][1] for e in sorted(seen)},
+        "gpu_memory_mib_max": max(mem) if mem else None,
+        "fps_total_median": median_after([e[3] for e in r.epochs()]),
+        "rows": [],
+    }
 
 
 def play(checkpoint: str, args) -> dict:
@@ -95,41 +99,38 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="Go2", help="the legged task to train")
     ap.add_argument("--train-args", nargs="*", default=[], help="extra train.py overrides")
+    ap.add_argument("--train-seconds", type=float, default=None,
+                    help="stop training this long after the command, as Ctrl-C stops it")
     ap.add_argument("--play-epochs", type=int, nargs="*", default=[], help="checkpoints to play (default: last)")
     ap.add_argument("--play-envs", type=int, default=1024)
     ap.add_argument("--play-args", nargs="*", default=[])
+    ap.add_argument("--skip-play", action="store_true", help="train only; play later with --replay")
+    ap.add_argument("--replay", metavar="RESULTS_JSON", help="play the checkpoints of an earlier training")
     ap.add_argument("--cwd", default=ROOT)
     ap.add_argument("--out", default=".", help="folder for the training log and results.json")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    run_dir, wall, ckpts, mem, fps = train(args, os.path.join(args.out, "train.log"))
-    steady = sorted(fps[5:])
-    last = max(ckpts)
-    epochs = [e for e in (args.play_epochs or [last]) if e in ckpts]
-    rows = []
-    for e in epochs:
-        t, path = ckpts[e]
-        row = {"epoch": e, "seconds": round(t, 1), "checkpoint": os.path.relpath(path, args.cwd)}
-        rows.append({**row, **play(path, args)})
-        print(json.dumps(rows[-1]), flush=True)
-    final = sorted(glob.glob(os.path.join(run_dir, "nn", "*.pth")))
-    result = {
-        "wall_s": round(wall, 1),
-        "run_dir": run_dir,
-        "checkpoints": {e: round(t, 1) for e, (t, _) in ckpts.items()},
-        "gpu_memory_mib_max": max(mem) if mem else None,
-        "fps_total_median": steady[len(steady) // 2] if steady else None,
-        "rows": rows,
-        "files": final,
-    }
+    if args.replay:
+        with open(args.replay) as f:
+            result = json.load(f)
+        args.task = result["task"]
+        for key in ("checkpoints", "files"):
+            result[key] = {int(e): v for e, v in result[key].items()}
+    else:
+        result = train(args, os.path.join(args.out, "train.log"))
+    ckpts = result["checkpoints"]
+    for e in [] if args.skip_play else [e for e in (args.play_epochs or [max(ckpts)]) if e in ckpts]:
+        row = {"epoch": e, "seconds": ckpts[e], "checkpoint": result["files"][e], "play_envs": args.play_envs}
+        result["rows"].append({**row, **play(result["files"][e], args)})
+        print(json.dumps(result["rows"][-1]), flush=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(
-        f"training: {wall:.1f} s wall clock, peak GPU memory {result['gpu_memory_mib_max']} MiB, "
-        f"median env steps/s {result['fps_total_median']}"
+        f"training: {result['wall_s']:.1f} s wall clock, {result['epochs']} epochs, peak GPU memory "
+        f"{result['gpu_memory_mib_max']} MiB, median env steps/s {result['fps_total_median']}"
     )
     print("| epoch | s since start | tracking error m/s | yaw-rate error rad/s | falls | return |")
-    for r in rows:
+    for r in result["rows"]:
         print(f"| {r['epoch']} | {r['seconds']} | {r.get('lin_vel_error', '?')} | {r.get('yaw_rate_error', '?')} | "
               f"{r.get('fall', '?')} | {r.get('mean_return', '?')} |")  # fmt: skip
 

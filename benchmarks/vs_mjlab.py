@@ -27,55 +27,27 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import ROOT, TRAIN, median_after, run  # noqa: E402
+
 MJLAB_MAIN = "import sys; from mjlab.scripts.train import main; sys.argv = ['train'] + sys.argv[1:]; main()"
 
 
-def _median(xs):
-    xs = sorted(xs[5:]) or sorted(xs)
-    return xs[len(xs) // 2] if xs else None
-
-
-def timed(cmd: list[str], seconds: float, log_path: str, env=None, cwd=ROOT) -> tuple[list[str], float]:
-    """Runs ``cmd``, stops it with SIGINT ``seconds`` after it started; returns its lines and
-    the wall clock."""
-    t0 = time.time()
-    lines = []
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env)
-        stop = threading.Timer(seconds, lambda: proc.send_signal(signal.SIGINT))
-        stop.start()
-        for line in iter(proc.stdout.readline, ""):
-            log.write(f"{time.time() - t0:8.2f} {line}")
-            lines.append(line)
-        proc.wait()
-        stop.cancel()
-    return lines, time.time() - t0
-
-
 def run_mytasks(args) -> dict:
-    cmd = [sys.executable, "-u", os.path.join(ROOT, "train.py"), f"task={args.task}", "headless=True",
-           f"experiment=vs_mjlab_{args.task}", *args.train_args]  # fmt: skip
-    lines, wall = timed(cmd, args.seconds, os.path.join(args.out, "mytasks.log"))
-    fps = [float(m.group(1).replace(",", "")) for x in lines if (m := re.search(r"epoch .* ([\d,]+) steps/s", x))]
-    epochs = [int(m.group(1)) for x in lines if (m := re.match(r"epoch +(\d+)/", x))]
-    # stopped at ``seconds``, the run names its checkpoint (``runs/<run>/nn/<file>``), not its directory
-    saved = next((m.group(1) for x in lines if (m := re.match(r"(?:run directory|checkpoint saved): (\S+)", x))), None)
-    run_dir = saved.split(os.sep + "nn" + os.sep)[0] if saved else None
-    out = {"wall_s": round(wall, 1), "epochs": epochs[-1] if epochs else 0, "env_steps_per_s": _median(fps),
+    cmd = [*TRAIN, f"task={args.task}", "headless=True", f"experiment=vs_mjlab_{args.task}", *args.train_args]
+    r = run(cmd, os.path.join(args.out, "mytasks.log"), args.seconds)
+    epochs = r.epochs()
+    run_dir = r.run_dir()
+    out = {"wall_s": round(r.wall, 1), "epochs": epochs[-1][1] if epochs else 0, "env_steps_per_s": r.steps_per_s(),
            "run_dir": run_dir}  # fmt: skip
     if run_dir is None:
-        return {**out, "error": "".join(lines[-20:])}
-    play = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), f"task={args.task}", "test=True",
-                           f"checkpoint={run_dir}", "headless=True", f"num_envs={args.play_envs}"],
-                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+        return {**out, "error": r.tail()}
+    play = subprocess.run([*TRAIN, f"task={args.task}", "test=True", f"checkpoint={run_dir}", "headless=True",
+                           f"num_envs={args.play_envs}"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     for key in ("lin_vel_error", "yaw_rate_error", "fall"):
         m = re.search(rf"\({key}\): ([-\d.]+)", play.stdout)
         out[key] = float(m.group(1)) if m else None
@@ -95,15 +67,16 @@ def run_mjlab(args) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{args.mjlab_site}:{_stubs()}", "MUJOCO_GL": "disable"}
     cmd = [sys.executable, "-u", "-c", MJLAB_MAIN, args.mjlab_task, "--env.scene.num-envs", str(args.num_envs),
            "--agent.max-iterations", "100000", "--agent.logger", "tensorboard"]  # fmt: skip
-    lines, wall = timed(cmd, args.seconds, os.path.join(args.out, "mjlab.log"), env=env, cwd=args.out)
+    r = run(cmd, os.path.join(args.out, "mjlab.log"), args.seconds, cwd=args.out, env=env)
+    lines = [line for _, line in r.lines]
     fps = [float(m.group(1)) for x in lines if (m := re.search(r"Steps per second:\s*([\d.]+)", x))]
     iters = [int(m.group(1)) for x in lines if (m := re.search(r"Learning iteration (\d+)/", x))]
     err = [float(m.group(1)) for x in lines if (m := re.search(r"Metrics/twist/error_vel_xy:\s*([-\d.]+)", x))]
     yaw = [float(m.group(1)) for x in lines if (m := re.search(r"Metrics/twist/error_vel_yaw:\s*([-\d.]+)", x))]
-    out = {"wall_s": round(wall, 1), "iterations": iters[-1] if iters else 0, "env_steps_per_s": _median(fps),
+    out = {"wall_s": round(r.wall, 1), "iterations": iters[-1] if iters else 0, "env_steps_per_s": median_after(fps),
            "error_vel_xy": err[-1] if err else None, "error_vel_yaw": yaw[-1] if yaw else None}  # fmt: skip
     if not fps:
-        out["error"] = "".join(lines[-20:])
+        out["error"] = r.tail()
     return out
 
 
