@@ -79,8 +79,8 @@ def train(args, log_path: str) -> dict:
 
 
 def play(checkpoint: str, args) -> dict:
-    cmd = [*TRAIN, f"task={args.task}", "test=True", f"checkpoint={checkpoint}", f"num_envs={args.play_envs}",
-           f"play_episodes={args.play_envs}", *args.play_args]  # fmt: skip
+    cmd = [*TRAIN, f"task={args.task}", "test=True", "headless=True", f"checkpoint={checkpoint}",
+           f"num_envs={args.play_envs}", f"play_episodes={args.play_envs}", *args.play_args]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=args.cwd)
     if r.returncode != 0:
         return {"error": (r.stdout + r.stderr)[-400:]}
