@@ -100,6 +100,16 @@ def set_seed(seed: int, deterministic: bool) -> int:
 
 def run(argv: list[str]) -> None:
     cfg = load_config(argv)
+    from mytasks.rl import distributed
+
+    ranks = distributed.start(cfg, argv)  # multi_gpu: this rank's device and process group
+    try:
+        _run(cfg, argv, ranks)
+    finally:
+        distributed.stop()
+
+
+def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     res = resolved(cfg)
     from mytasks.sim import select_backend
 
@@ -109,7 +119,9 @@ def run(argv: list[str]) -> None:
 
     learner = learners.get(res.learner)
     cfg.seed = res.seed = set_seed(int(res.seed), bool(res.torch_deterministic))
-    res.train.params.seed = cfg.seed
+    if ranks:  # every rank its own seed; the run config keeps rank 0's
+        res.seed = set_seed(cfg.seed + ranks.rank, bool(res.torch_deterministic))
+    res.train.params.seed = res.seed
     name = res.train.params.config.name
     ckpt, state = "", None
     if res.checkpoint:
@@ -150,6 +162,9 @@ def run(argv: list[str]) -> None:
         finally:
             _stop_recording(task)
         return
+    if ranks and not ranks.main:  # rank 0 writes the run directory; rl-games' files of the others are dropped
+        _train_elsewhere(learner, task, res, state, argv)
+        return
     run_dir = make_run_dir(name)
     try:
         _record(task, res, os.path.join(run_dir, "videos", "train"))
@@ -161,6 +176,13 @@ def run(argv: list[str]) -> None:
         raise
     finally:
         _stop_recording(task)
+
+
+def _train_elsewhere(learner, task, cfg: DictConfig, state: dict | None, argv: list[str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mytasks-rank-") as scratch:
+        _train(learner, task, cfg, state, os.path.join(scratch, "run"), argv)
 
 
 def _export(player, ckpt: str, task, cfg: DictConfig) -> None:
@@ -190,11 +212,17 @@ def _stop_recording(task) -> None:
 
 
 def _train(learner, task, cfg: DictConfig, state: dict | None, run_dir: str, argv: list[str]) -> None:
+    from mytasks.rl import distributed
+
     try:
         trained = learner.train(task, cfg, run_dir, state)
     except Interrupted as e:
+        if e.checkpoint is None:  # a rank other than 0, which saves nothing
+            raise
         keep = [a for a in argv if a.partition("=")[0].lstrip("+~") not in ("checkpoint", "task")]
-        resume = " ".join(["python train.py", f"task={cfg.task.name}", *keep, f"checkpoint={e.checkpoint}"])
+        ranks = distributed.current()
+        command = f"torchrun --standalone --nproc_per_node={ranks.world_size} train.py" if ranks else "python train.py"
+        resume = " ".join([command, f"task={cfg.task.name}", *keep, f"checkpoint={e.checkpoint}"])
         print(f"checkpoint saved: {e.checkpoint}", file=sys.stderr)
         print(f"resume with: {resume}", file=sys.stderr)
         raise

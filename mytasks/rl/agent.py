@@ -18,7 +18,7 @@ Here:
   a GPU it is captured once as a CUDA graph and replayed for every later minibatch.
 
 The experience, the advantages, the losses and the update are rl-games' own; configurations
-this does not cover (multi-GPU, RNNs, a central value, mixed precision, other schedules,
+this does not cover (several processes, ``multi_gpu``; RNNs, a central value, mixed precision, other schedules,
 diagnostics) run rl-games' code unchanged. ``update_graph: False`` in the train config's
 ``params.config`` keeps the update eager.
 """
@@ -34,7 +34,7 @@ from rl_games.common.algo_observer import IsaacAlgoObserver
 from rl_games.common.diagnostics import DefaultDiagnostics
 from rl_games.common.schedulers import AdaptiveScheduler, IdentityScheduler
 
-from mytasks.rl import checkpoints
+from mytasks.rl import checkpoints, distributed
 from mytasks.rl.loop import TrainLoop
 from mytasks.utils.cuda_graph import GraphedCall
 
@@ -45,11 +45,23 @@ _MINIBATCH_KEYS = ("obs", "actions", "old_values", "old_logp_actions", "advantag
 class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
     def __init__(self, base_name, params):
         super().__init__(base_name, params)
+        ranks = distributed.current()
+        if ranks is not None:
+            self._join(ranks)
         # The update's state: the learning rate Adam reads, the minibatch inputs a graph reads.
         self._lr = torch.zeros((), dtype=torch.float32, device=self.ppo_device)
         self._minibatch: dict | None = None
         on_gpu = str(self.ppo_device).startswith("cuda") and bool(self.config.get("update_graph", True))
         self._update_graph = GraphedCall("the PPO minibatch update", enabled=on_gpu, side_stream=True)
+
+    def _join(self, ranks: distributed.Ranks) -> None:
+        """rl-games' multi-GPU state (gradient and KL all-reduce, the learning rate's broadcast), for
+        the policy and a central value, and normalisers fed by every rank (``distributed.py``)."""
+        for algo in (self, getattr(self, "central_value_net", None)):
+            if algo is not None:
+                algo.multi_gpu = True
+                algo.local_rank, algo.global_rank, algo.world_size = ranks.local_rank, ranks.rank, ranks.world_size
+        distributed.sync_normalisers(*self._networks())
 
     def _sync_free(self) -> bool:
         # The per-episode bookkeeping below covers one agent per env, no action masks, no

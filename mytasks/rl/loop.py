@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from rl_games.common.a2c_common import print_statistics
 
-from mytasks.rl import checkpoints
+from mytasks.rl import checkpoints, distributed
 from mytasks.rl.learners import Progress, Signals, blew_up, viewer_closed_line
 from mytasks.tasks.base.nonfinite import BlowUps
 from mytasks.utils.errors import Interrupted
@@ -116,8 +116,9 @@ class TrainLoop:
     def _resume_rollout(self) -> None:
         extra = getattr(self, "_pending_resume", None)
         self._pending_resume = None
-        if not extra:
-            return
+        ranks = distributed.current()
+        if not extra or (ranks and not ranks.main):
+            return  # rank 0's envs and RNGs are in the checkpoint: the others start afresh from their seeds
         task = getattr(self.vec_env, "env", None)
         why = "the checkpoint holds no env snapshot"
         if extra.get("env") is not None and hasattr(task, "restore_snapshot"):
@@ -137,14 +138,17 @@ class TrainLoop:
 
     # ------------------------------------------------------------------ the loop
     def train(self):
-        if self.multi_gpu:
-            return super().train()
         opts = self.loop_options
+        ranks = distributed.current()
         self.init_tensors()
         self.obs = self.env_reset()
         self.curr_frames = self.batch_size_envs
         self.last_saved = None
         self._resume_rollout()
+        if ranks:
+            distributed.broadcast_from_main(*self._networks())
+        main = ranks is None or ranks.main
+        world = ranks.world_size if ranks else 1
         total_time, blown_streak = 0.0, 0
         progress = Progress(self.max_epochs, self.epoch_num)
         with Signals() as signals:
@@ -156,38 +160,67 @@ class TrainLoop:
                 frame = self.frame // self.num_agents
                 self.dataset.update_values_dict(None)
                 self.diagnostics.epoch(self, current_epoch=epoch_num)
-                curr_frames = self.curr_frames
+                curr_frames = self.curr_frames * world  # every rank's env steps
                 self.frame += curr_frames
-                if opts.verbose:
+                if opts.verbose and main:
                     print_statistics(True, curr_frames, step_time, play_time, sum_time, epoch_num, self.max_epochs,
                                      frame, self.max_frames)  # fmt: skip
-                self.write_stats(total_time, epoch_num, step_time, play_time, update_time, a_losses, c_losses,
-                                 entropies, kls, last_lr, lr_mul, frame, sum_time, play_time, curr_frames)  # fmt: skip
-                if b_losses:
-                    self.writer.add_scalar("losses/bounds_loss", torch.stack(b_losses).mean().item(), frame)
-                blown = self._count_blow_ups(frame)
+                if main:
+                    self.write_stats(total_time, epoch_num, step_time, play_time, update_time, a_losses, c_losses,
+                                     entropies, kls, last_lr, lr_mul, frame, sum_time, play_time,
+                                     curr_frames)  # fmt: skip
+                    if b_losses:
+                        self.writer.add_scalar("losses/bounds_loss", torch.stack(b_losses).mean().item(), frame)
+                blown = self._count_blow_ups(frame if main else None)
                 blown_streak = blown_streak + 1 if blown.fraction > opts.nan_max_fraction else 0
-                should_exit = self._log_and_save(epoch_num, frame, total_time)
+                should_exit = self._log_and_save(epoch_num, frame, total_time) if main else False
                 self._print_epoch(progress, epoch_num, curr_frames / max(sum_time, 1e-9), blown)
-                if blown_streak >= opts.nan_epochs:
-                    self._stop_blown_up(epoch_num, blown)
-                if signals.requested:
-                    path = self.save(
-                        os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}_interrupted")
-                    )
-                    self.writer.flush()  # the process ends by the signal, past the writer's own flush
-                    raise Interrupted(path, signals.requested)
-                if getattr(getattr(self.vec_env, "env", None), "viewer_closed", False):
-                    path = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
-                    print(viewer_closed_line(epoch_num, path), flush=True)
-                    return self.last_mean_rewards, epoch_num
+                viewer_closed = getattr(getattr(self.vec_env, "env", None), "viewer_closed", False)
+                signum = signals.requested or 0
+                blown_up = blown_streak >= opts.nan_epochs
+                if ranks:  # every rank stops where any one stops, holding rank 0's weights
+                    signum, viewer_closed, blown_up, should_exit = distributed.agree(
+                        signum, viewer_closed, blown_up, should_exit)  # fmt: skip
+                    signum = int(signum)
+                    self._check_same_weights(epoch_num)
+                if blown_up:
+                    self._stop_blown_up(epoch_num, blown, main)
+                if signum:
+                    path = None
+                    if main:
+                        path = self.save(
+                            os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}_interrupted")
+                        )
+                        self.writer.flush()  # the process ends by the signal, past the writer's own flush
+                    raise Interrupted(path, signum)
+                if viewer_closed:
+                    if main:
+                        path = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
+                        print(viewer_closed_line(epoch_num, path), flush=True)
+                    return self._finish(ranks, epoch_num)
                 if (self.max_epochs != -1 and epoch_num >= self.max_epochs) or (
                     self.max_frames != -1 and self.frame >= self.max_frames
                 ):
-                    self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
+                    if main:
+                        self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
                     should_exit = True
                 if should_exit:
-                    return self.last_mean_rewards, epoch_num
+                    return self._finish(ranks, epoch_num)
+
+    def _networks(self) -> list[torch.nn.Module]:
+        return [self.model, *([self.central_value_net] if self.has_central_value else [])]
+
+    def _check_same_weights(self, epoch_num: int) -> None:
+        differ = distributed.weights_differ(*self._networks())
+        if differ:
+            raise RuntimeError(f"after epoch {epoch_num} the ranks hold different {', '.join(differ[:5])}")
+        self.same_weight_checks = getattr(self, "same_weight_checks", 0) + 1
+
+    def _finish(self, ranks, epoch_num: int):
+        if ranks and ranks.main:
+            print(f"multi_gpu: {ranks.world_size} ranks ({ranks.backend}) held the same weights after each of "
+                  f"{self.same_weight_checks} epochs", flush=True)  # fmt: skip
+        return self.last_mean_rewards, epoch_num
 
     def _log_and_save(self, epoch_num: int, frame: int, total_time: float) -> bool:
         """rl-games' episode scalars and its periodic and best-reward saves; True once the
@@ -214,16 +247,20 @@ class TrainLoop:
                 return True
         return False
 
-    def _count_blow_ups(self, frame: int):
+    def _count_blow_ups(self, frame: int | None):
+        """This rank's blown-up envs of the epoch, written to TensorBoard at ``frame`` (rank 0's)."""
         guard = getattr(getattr(self.vec_env, "env", None), "nonfinite", None)
         if guard is None:
             return BlowUps(events=0, envs=0, fraction=0.0, quantity="", env_index=-1)  # an env without the guard
         blown = guard.take()
-        self.writer.add_scalar("nonfinite/envs", blown.envs, frame)
-        self.writer.add_scalar("nonfinite/env_steps", blown.events, frame)
+        if frame is not None:
+            self.writer.add_scalar("nonfinite/envs", blown.envs, frame)
+            self.writer.add_scalar("nonfinite/env_steps", blown.events, frame)
         return blown
 
-    def _stop_blown_up(self, epoch_num: int, blown) -> None:
+    def _stop_blown_up(self, epoch_num: int, blown, main: bool = True) -> None:
+        if not main:
+            raise SystemExit(2)  # rank 0 says why
         opts = self.loop_options
         finite = all(torch.isfinite(p).all() for p in self.model.parameters())
         saved = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}")) if finite else None

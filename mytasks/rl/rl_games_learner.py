@@ -7,7 +7,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
-from mytasks.rl import checkpoints, learners, runner
+from mytasks.rl import checkpoints, distributed, learners, runner
 from mytasks.rl.env import register_rlgpu
 
 
@@ -41,6 +41,9 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     options = LoopOptions(task_name=cfg.task.name, verbose=bool(cfg.verbose),
                           nan_max_fraction=float(guard.max_fraction), nan_epochs=int(guard.epochs))  # fmt: skip
     algo = runner.train(params, observer, options, state, cfg.sigma)
+    ranks = distributed.current()
+    if ranks and not ranks.main:  # rank 0 saved the checkpoints
+        return learners.Trained(_reward(algo.mean_rewards), "")
     name = cfg.train.params.config.name
     best = os.path.join(run_dir, "nn", f"{name}.pth")
     if not os.path.isfile(best):

@@ -19,10 +19,11 @@ class UserError(Exception):
 
 
 class Interrupted(Exception):
-    """Training was stopped by signal ``signum`` after saving ``checkpoint``; the process then ends
-    by that signal (``end_by_signal``)."""
+    """Training was stopped by signal ``signum`` after saving ``checkpoint`` (None on the ranks
+    of a multi-GPU run other than 0, which save nothing); the process then ends by that signal
+    (``end_by_signal``)."""
 
-    def __init__(self, checkpoint: str, signum: int):
+    def __init__(self, checkpoint: str | None, signum: int):
         super().__init__(checkpoint)
         self.checkpoint = checkpoint
         self.signum = signum

@@ -1,0 +1,149 @@
+"""multi_gpu=True on the CPU: two processes under torchrun through gloo (the backend follows the
+device), and the pieces that keep their weights and normalisers identical."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import CPU, ROOT
+
+from mytasks.rl import distributed
+from mytasks.utils.config import compose
+from mytasks.utils.errors import UserError
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+EPOCH = re.compile(r"^epoch +(\d+)/\d+ +reward +([-\d.]+)", re.M)
+
+
+@pytest.mark.slow
+def test_two_ranks_through_gloo_train_cartpole_holding_the_same_weights(tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(scratch))
+    cmd = [*TORCHRUN, os.path.join(ROOT, "train.py"), "task=Cartpole", "multi_gpu=True", *CPU, "headless=True",
+           "num_envs=256", "max_iterations=40"]  # fmt: skip
+    p = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert "multi_gpu: 2 ranks (gloo) held the same weights after each of 40 epochs" in p.stdout
+    epochs = EPOCH.findall(p.stdout)
+    assert [int(e) for e, _ in epochs] == list(range(1, 41)), "rank 0 alone prints, one line per epoch"
+    rewards = [float(r) for _, r in epochs]
+    assert rewards[-1] > 50 and rewards[-1] > 5 * rewards[0], rewards
+    runs = os.listdir(tmp_path / "runs")
+    assert len(runs) == 1, runs  # rank 0's; the other rank's rl-games files went to a temporary folder
+    assert os.path.isfile(tmp_path / "runs" / runs[0] / "nn" / "last_Cartpole_ep_40.pth")
+    assert os.path.isfile(tmp_path / "runs" / runs[0] / "config.yaml")
+    assert [f for f in os.listdir(scratch) if f.startswith("mytasks-")] == []  # the scratch folder is gone
+
+
+def _spawned(rank: int, world: int, init: str, fn, out: str) -> None:
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        torch.save(fn(rank), f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def _on_two_ranks(tmp_path, fn) -> list:
+    out = str(tmp_path / "result")
+    mp.spawn(_spawned, args=(2, f"file://{tmp_path / 'init'}", fn, out), nprocs=2, join=True)
+    return [torch.load(f"{out}.{r}") for r in range(2)]
+
+
+def _batches(rank: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(100 + rank)
+    return [torch.randn(64, 3, generator=g) * (1 + rank) + 3 * rank for _ in range(4)]
+
+
+def _normalise(rank: int) -> dict:
+    from rl_games.algos_torch.running_mean_std import RunningMeanStd
+
+    model = torch.nn.Module()
+    model.rms = torch.jit.script(RunningMeanStd((3,)))  # as rl-games' models hold it
+    assert distributed.sync_normalisers(model) == 1
+    model.train()
+    outputs = [model.rms(b) for b in _batches(rank)]
+    return {"state": {k: v.clone() for k, v in model.rms.state_dict().items()}, "out": outputs[-1]}
+
+
+def test_normalisers_hold_the_statistics_of_every_ranks_batch(tmp_path):
+    """Two ranks feed different batches; each ends with the running statistics of one
+    RunningMeanStd fed both ranks' batches, minibatch by minibatch, and normalises with them."""
+    from rl_games.algos_torch.running_mean_std import RunningMeanStd
+
+    ranks = _on_two_ranks(tmp_path, _normalise)
+    whole = RunningMeanStd((3,))
+    whole.train()
+    for a, b in zip(_batches(0), _batches(1), strict=True):
+        whole(torch.cat([a, b]))
+    for r in ranks:
+        for key in ("running_mean", "running_var", "count"):
+            torch.testing.assert_close(r["state"][key], whole.state_dict()[key], rtol=1e-6, atol=1e-6)
+    whole.eval()
+    torch.testing.assert_close(ranks[0]["out"], whole(_batches(0)[-1]), rtol=1e-5, atol=1e-5)
+
+
+def _differ(rank: int) -> list:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ELU(), torch.nn.Linear(4, 2))
+    same = distributed.weights_differ(net)
+    if rank == 1:
+        with torch.no_grad():
+            net[2].bias[1] += 1e-6
+    return [same, distributed.weights_differ(net)]
+
+
+def test_the_weight_check_names_what_one_rank_changed(tmp_path):
+    for same, changed in _on_two_ranks(tmp_path, _differ):
+        assert same == []
+        assert changed == ["2.bias"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["task=Cartpole", "multi_gpu=True", *CPU], "started by torchrun: torchrun --standalone"),
+        (["task=Cartpole", "multi_gpu=True", "learner=sb3", *CPU], "trains with learner=rl_games"),
+    ],
+)
+def test_multi_gpu_outside_its_use_gets_one_line(args, says):
+    p = _run(*args)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], p.stderr
+
+
+def _torchrun_env(monkeypatch, rank: int, world: int) -> None:
+    for key, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": world, "LOCAL_WORLD_SIZE": world}.items():
+        monkeypatch.setenv(key, str(value))
+
+
+def test_more_processes_than_gpus_get_one_line(monkeypatch):
+    _torchrun_env(monkeypatch, rank=2, world=3)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    cfg = compose(["task=Cartpole", "multi_gpu=True", "sim_device=cuda:0", "rl_device=cuda:0"])
+    with pytest.raises(UserError, match=r"torchrun started 3 processes on this machine, but it has 2 GPU\(s\): "
+                                        r"pass --nproc_per_node=2 or fewer"):  # fmt: skip
+        distributed.start(cfg, [])
+    assert not dist.is_initialized()
+
+
+def test_a_sim_device_that_contradicts_the_rank_gets_one_line(monkeypatch):
+    _torchrun_env(monkeypatch, rank=1, world=2)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    cfg = compose(["task=Cartpole", "multi_gpu=True", "sim_device=cuda:0", "rl_device=cuda:1"])
+    with pytest.raises(UserError, match=r"sim_device=cuda:0 contradicts rank 1: .* \(cuda:1 here\); drop sim_device="):
+        distributed.start(cfg, ["sim_device=cuda:0", "rl_device=cuda:1"])
+    assert not dist.is_initialized()
