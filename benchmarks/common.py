@@ -73,6 +73,7 @@ def run(cmd: list[str], log_path: str | None = None, seconds: float | None = Non
     lines = []
     log = open(log_path, "w") if log_path else None
     try:
+        env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}  # lines as they come
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env)
         stop = threading.Timer(seconds, proc.send_signal, (signal.SIGINT,)) if seconds else None
         if stop:

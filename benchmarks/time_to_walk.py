@@ -13,6 +13,7 @@ throughput is the epoch line's steps/s (env steps per second, PPO update include
     python benchmarks/time_to_walk.py --train-args max_iterations=600 --play-epochs 200 300 400 600
     python benchmarks/time_to_walk.py --task G1 --train-seconds 545 --skip-play --out g1
     python benchmarks/time_to_walk.py --replay g1/results.json --play-epochs 800
+    python benchmarks/time_to_walk.py --gpus 2 --out go2x2     # torchrun, one process per GPU
 
 ``--train-seconds`` stops training that long after the command, as Ctrl-C stops it (the run
 saves its checkpoint); ``--skip-play`` and ``--replay`` split training and play in two.
@@ -41,7 +42,7 @@ def sample_gpu_memory(stop: threading.Event, out: list) -> None:
         r = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
                            capture_output=True, text=True)  # fmt: skip
         if r.returncode == 0 and r.stdout.strip():
-            out.append(int(r.stdout.split()[0]))
+            out.append(max(int(x) for x in r.stdout.split()))  # the fullest GPU
         stop.wait(1.0)
 
 
@@ -50,6 +51,9 @@ def train(args, log_path: str) -> dict:
     checkpoint (its file's time since the command), the peak GPU memory and the median env
     steps/s."""
     cmd = [*TRAIN, f"task={args.task}", "headless=True", *args.train_args]
+    if args.gpus > 1:  # one process per GPU, as a user starts it
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.gpus}",
+               *cmd[2:], "multi_gpu=True"]  # fmt: skip
     print("$", " ".join(cmd[2:]), flush=True)
     mem, stop = [], threading.Event()
     sampler = threading.Thread(target=sample_gpu_memory, args=(stop, mem), daemon=True)
@@ -65,6 +69,7 @@ def train(args, log_path: str) -> dict:
         seen[epoch] = (round(os.path.getmtime(path) - r.started, 1), os.path.relpath(path, args.cwd))
     return {
         "task": args.task,
+        "gpus": args.gpus,
         "train_args": args.train_args,
         "wall_s": round(r.wall, 1),
         "stopped_at_s": args.train_seconds if r.stopped else None,
@@ -101,6 +106,7 @@ def main() -> None:
     ap.add_argument("--train-args", nargs="*", default=[], help="extra train.py overrides")
     ap.add_argument("--train-seconds", type=float, default=None,
                     help="stop training this long after the command, as Ctrl-C stops it")
+    ap.add_argument("--gpus", type=int, default=1, help="train on this many GPUs (torchrun, multi_gpu=True)")
     ap.add_argument("--play-epochs", type=int, nargs="*", default=[], help="checkpoints to play (default: last)")
     ap.add_argument("--play-envs", type=int, default=1024)
     ap.add_argument("--play-args", nargs="*", default=[])
