@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -41,6 +42,34 @@ def test_two_ranks_through_gloo_train_cartpole_holding_the_same_weights(tmp_path
     assert os.path.isfile(tmp_path / "runs" / runs[0] / "nn" / "last_Cartpole_ep_40.pth")
     assert os.path.isfile(tmp_path / "runs" / runs[0] / "config.yaml")
     assert [f for f in os.listdir(scratch) if f.startswith("mytasks-")] == []  # the scratch folder is gone
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_on_rank_0_and_the_resume_line_resumes_on_two_ranks(tmp_path):
+    """Ctrl-C in the terminal reaches every process of the group: rank 0 saves and prints the
+    torchrun command that resumes, which continues from the next epoch."""
+    from conftest import read_until_epoch
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = ["task=Cartpole", "multi_gpu=True", *CPU, "headless=True", "num_envs=128", "max_iterations=2000"]
+    proc = subprocess.Popen([*TORCHRUN, os.path.join(ROOT, "train.py"), *args], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    read_until_epoch(proc, 5)
+    os.killpg(proc.pid, signal.SIGINT)  # as the terminal does
+    out, err = proc.communicate(timeout=120)
+    saved = re.search(r"^checkpoint saved: (\S+_ep_(\d+)_interrupted\.pth)$", err, re.M)
+    assert saved, err[-3000:]
+    assert os.path.isfile(tmp_path / saved[1])
+    resume = re.search(r"^resume with: (.*)$", err, re.M)[1]
+    assert resume.startswith("torchrun --standalone --nproc_per_node=2 train.py task=Cartpole multi_gpu=True")
+    assert err.count("checkpoint saved:") == 1  # rank 0's line alone
+    stopped = int(saved[2])
+    more = [a for a in resume.split()[4:] if not a.startswith("max_iterations=")] + [f"max_iterations={stopped + 3}"]
+    p = subprocess.run([*TORCHRUN, os.path.join(ROOT, "train.py"), *more], cwd=tmp_path, env=env, text=True,
+                       capture_output=True, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert [int(e) for e, _ in EPOCH.findall(p.stdout)] == [stopped + 1, stopped + 2, stopped + 3]
+    assert "held the same weights after each of 3 epochs" in p.stdout
 
 
 def _spawned(rank: int, world: int, init: str, fn, out: str) -> None:
