@@ -45,6 +45,18 @@ def test_two_ranks_through_gloo_train_cartpole_holding_the_same_weights(tmp_path
 
 
 @pytest.mark.slow
+def test_a_task_with_a_central_value_holds_the_same_weights_on_two_ranks(tmp_path):
+    """G1's critic is rl-games' central value, trained by rl-games' own update: its gradients
+    and normaliser are kept equal over the ranks too."""
+    cmd = [*TORCHRUN, os.path.join(ROOT, "train.py"), "task=G1", "multi_gpu=True", *CPU, "headless=True",
+           "num_envs=16", "max_iterations=3"]  # fmt: skip
+    p = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONUNBUFFERED="1"), capture_output=True, text=True,
+                       timeout=600)  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert "multi_gpu: 2 ranks (gloo) held the same weights after each of 3 epochs" in p.stdout
+
+
+@pytest.mark.slow
 def test_ctrl_c_saves_on_rank_0_and_the_resume_line_resumes_on_two_ranks(tmp_path):
     """Ctrl-C in the terminal reaches every process of the group: rank 0 saves and prints the
     torchrun command that resumes, which continues from the next epoch."""

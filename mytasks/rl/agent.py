@@ -15,10 +15,13 @@ Here:
   by the scheduler's rule on the device, and read back once per epoch;
 - so one minibatch update (rl-games' own ``calc_gradients``: forward, losses, backward,
   gradient clipping, Adam step) plus the learning-rate rule never waits on the device, and on
-  a GPU it is captured once as a CUDA graph and replayed for every later minibatch.
+  a GPU it is captured once as a CUDA graph and replayed for every later minibatch;
+- with ``multi_gpu`` the update's all-reduces (rl-games' of the gradients, and the KL's that
+  the learning-rate rule reads) are part of the same graph, so every rank computes the same
+  rate and no broadcast is needed.
 
 The experience, the advantages, the losses and the update are rl-games' own; configurations
-this does not cover (several processes, ``multi_gpu``; RNNs, a central value, mixed precision, other schedules,
+this does not cover (RNNs, a central value, mixed precision, other schedules,
 diagnostics) run rl-games' code unchanged. ``update_graph: False`` in the train config's
 ``params.config`` keeps the update eager.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.distributed as dist
 from rl_games.algos_torch import a2c_continuous, torch_ext
 from rl_games.common.a2c_common import swap_and_flatten01
 from rl_games.common.algo_observer import IsaacAlgoObserver
@@ -146,7 +150,7 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
             and type(self.scheduler) in (AdaptiveScheduler, IdentityScheduler)
             and type(self.diagnostics) is DefaultDiagnostics
             and self.bounds_loss_coef is not None
-            and not (self.multi_gpu or self.is_rnn or self.has_central_value or self.mixed_precision)
+            and not (self.is_rnn or self.has_central_value or self.mixed_precision)
         )
 
     def train_epoch(self):
@@ -218,6 +222,9 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
                 old.copy_(module._buffers[attr])
                 module._buffers[attr] = old
         a_loss, c_loss, entropy, kl, _, _, mu, sigma, b_loss = self.train_result
+        if self.multi_gpu:  # every rank adapts the rate to the ranks' mean KL, as rl-games' multi-GPU epoch does
+            dist.all_reduce(kl)
+            kl = kl / self.world_size
         self.train_result = None  # holds the losses' autograd graph, which must not outlive the step
         if isinstance(self.scheduler, AdaptiveScheduler):
             # rl-games' AdaptiveScheduler.update: divide by 1.5 above twice the KL threshold,

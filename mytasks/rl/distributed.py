@@ -9,9 +9,9 @@ Then:
   group through NCCL; with ``sim_device=cpu rl_device=cpu`` the group is gloo's, on the CPU
   (the backend follows the device);
 - seeds differ by rank (``seed + rank``);
-- rl-games averages the gradients over the ranks (one all-reduce per minibatch, its own code)
-  and the KL divergence its learning-rate schedule reads; rank 0's learning rate is the one
-  every rank uses (``update_lr``'s broadcast);
+- the gradients are averaged over the ranks (rl-games' all-reduce, once per minibatch) and so
+  is the KL divergence the learning-rate schedule reads, so every rank adapts to the same rate
+  (in mytasks' CUDA-graph update, ``agent.py``, the all-reduces are part of the graph);
 - the observation and value normalisers (rl-games' ``RunningMeanStd``) update from the
   statistics of every rank's batch, so that they stay identical
   (``DistributedRunningMeanStd``);
@@ -24,6 +24,8 @@ Play is one process, as without ``multi_gpu``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from omegaconf import DictConfig
+from rl_games.algos_torch.running_mean_std import RunningMeanStd
 
 from mytasks.utils.errors import UserError
 
@@ -140,7 +143,6 @@ def _device() -> torch.device:
 def sync_normalisers(*modules: torch.nn.Module) -> int:
     """Replaces every rl-games ``RunningMeanStd`` in ``modules`` (TorchScript modules there) by a
     ``DistributedRunningMeanStd`` holding the same statistics; returns how many."""
-    cls = _distributed_rms()
     found = []
     for m in modules:
         for name, sub in m.named_modules():
@@ -149,49 +151,36 @@ def sync_normalisers(*modules: torch.nn.Module) -> int:
                 found.append((m, name, sub))
     for m, name, old in found:
         owner, _, attr = name.rpartition(".")
-        new = cls(tuple(old.insize), old.epsilon, old.per_channel, old.norm_only).to(old.running_mean.device)
+        new = DistributedRunningMeanStd(tuple(old.insize), old.epsilon, old.per_channel, old.norm_only)
+        new.to(old.running_mean.device)
         new.load_state_dict(old.state_dict())
         new.train(old.training)
         setattr(m.get_submodule(owner) if owner else m, attr, new)
     return len(found)
 
 
-_DISTRIBUTED_RMS = None
+class DistributedRunningMeanStd(RunningMeanStd):
+    """rl-games' running mean and variance, updated from every rank's batch: the ranks' batch
+    means and second moments are averaged (their batches are the same size) before rl-games'
+    own update, so each rank holds the statistics of the whole batch."""
 
+    def __init__(self, *args):
+        with contextlib.redirect_stdout(io.StringIO()):  # rl-games prints its size
+            super().__init__(*args)
 
-def _distributed_rms():
-    global _DISTRIBUTED_RMS
-    if _DISTRIBUTED_RMS is None:
-        import contextlib
-        import io
-
-        from rl_games.algos_torch.running_mean_std import RunningMeanStd
-
-        class DistributedRunningMeanStd(RunningMeanStd):
-            """rl-games' running mean and variance, updated from every rank's batch: the ranks'
-            batch means and second moments are averaged (their batches are the same size) before
-            rl-games' own update, so each rank holds the statistics of the whole batch."""
-
-            def __init__(self, *args):
-                with contextlib.redirect_stdout(io.StringIO()):  # rl-games prints its size
-                    super().__init__(*args)
-
-            def forward(self, input, denorm: bool = False, mask=None):
-                if not self.training or mask is not None:
-                    return super().forward(input, denorm, mask)
-                mean = input.mean(self.axis)
-                moments = torch.stack([mean, input.var(self.axis, unbiased=False) + mean * mean])
-                dist.all_reduce(moments)
-                moments /= dist.get_world_size()
-                batch_mean, batch_var = moments[0], moments[1] - moments[0] * moments[0]
-                self.running_mean, self.running_var, self.count = self._update_mean_var_count_from_moments(
-                    self.running_mean, self.running_var, self.count, batch_mean, batch_var,
-                    input.size(0) * dist.get_world_size())  # fmt: skip
-                self.training = False  # the normalisation below, with the statistics just updated
-                try:
-                    return super().forward(input, denorm, mask)
-                finally:
-                    self.training = True
-
-        _DISTRIBUTED_RMS = DistributedRunningMeanStd
-    return _DISTRIBUTED_RMS
+    def forward(self, input, denorm: bool = False, mask=None):
+        if not self.training or mask is not None:
+            return super().forward(input, denorm, mask)
+        mean = input.mean(self.axis)
+        moments = torch.stack([mean, input.var(self.axis, unbiased=False) + mean * mean])
+        dist.all_reduce(moments)
+        moments /= dist.get_world_size()
+        batch_mean, batch_var = moments[0], moments[1] - moments[0] * moments[0]
+        self.running_mean, self.running_var, self.count = self._update_mean_var_count_from_moments(
+            self.running_mean, self.running_var, self.count, batch_mean, batch_var,
+            input.size(0) * dist.get_world_size())  # fmt: skip
+        self.training = False  # the normalisation below, with the statistics just updated
+        try:
+            return super().forward(input, denorm, mask)
+        finally:
+            self.training = True

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from mytasks.rl import checkpoints, distributed
+from mytasks.rl import checkpoints
 from mytasks.utils.errors import UserError
 
 
@@ -41,10 +41,10 @@ def train_params(train_cfg: dict, rl_device: str) -> dict:
     config["device"] = rl_device
     config["device_name"] = rl_device
     # Under torchrun rl-games would start its own NCCL group and move to cuda:<LOCAL_RANK>; mytasks
-    # has joined the group on the device it runs on (distributed.start), and its agent takes part.
-    ranks = distributed.current()
-    if config.pop("multi_gpu", False) and ranks and not ranks.main:
-        config["lr_schedule"] = None  # rank 0's KL-adapted rate reaches every rank, as in rl-games
+    # has joined the group on the device it runs on (distributed.start), and its agent takes part
+    # (agent.A2CAgent._join). Every rank keeps the learning-rate schedule: it reads the ranks' mean
+    # KL, so each computes the same rate (rl-games' broadcast of rank 0's then changes nothing).
+    config.pop("multi_gpu", None)
     config["minibatch_size"] = fit_minibatch(
         int(config["minibatch_size"]), int(config["horizon_length"]), int(config["num_actors"])
     )
