@@ -131,6 +131,42 @@ def test_normalisers_hold_the_statistics_of_every_ranks_batch(tmp_path):
     torch.testing.assert_close(ranks[0]["out"], whole(_batches(0)[-1]), rtol=1e-5, atol=1e-5)
 
 
+def _ours_and_rl_games(rank: int) -> dict:
+    from rl_games.algos_torch import a2c_continuous
+    from test_rl_agent import LOW_KL, _agent, _train
+
+    from mytasks.rl.agent import A2CAgent
+
+    result = {}
+    for name in ("ours", "theirs"):  # each agent seeds the RNG when built and then draws from it alone
+        agent = _agent(A2CAgent if name == "ours" else a2c_continuous.A2CAgent, LOW_KL, f"seed={7 + rank}")
+        if name == "ours":
+            assert agent.multi_gpu and agent._update_on_device()
+        else:  # rl-games' own multi-GPU epoch, with the same normalisers
+            agent.multi_gpu, agent.global_rank, agent.world_size = True, rank, 2
+            distributed.sync_normalisers(agent.model)
+            agent.value_mean_std = agent.model.value_mean_std
+        distributed.broadcast_from_main(agent.model)  # as training starts: rank 0's initial weights
+        lrs, losses = _train(agent, 3)
+        state = {k: v.clone() for k, v in agent.model.state_dict().items()}
+        result[name] = {"lrs": lrs, "losses": losses, "state": state, "differ": distributed.weights_differ(agent.model)}
+    return result
+
+
+def test_the_multi_gpu_update_matches_rl_games_own_on_two_ranks(tmp_path):
+    """mytasks' update (all-reduces inside, as a GPU graphs it) against rl-games' multi-GPU epoch,
+    each on two ranks with different data: the same learning rates, losses and weights, and the
+    ranks equal in each."""
+    for rank in _on_two_ranks(tmp_path, _ours_and_rl_games):
+        ours, theirs = rank["ours"], rank["theirs"]
+        assert ours["differ"] == [] and theirs["differ"] == []
+        assert ours["lrs"] == pytest.approx(theirs["lrs"], rel=1e-5)
+        assert len(set(theirs["lrs"])) == 3  # the rate adapted in every epoch
+        assert ours["losses"] == pytest.approx(theirs["losses"], rel=1e-4, abs=1e-6)
+        for name, a in ours["state"].items():
+            assert torch.allclose(a, theirs["state"][name], rtol=1e-4, atol=1e-5), name
+
+
 def _differ(rank: int) -> list:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ELU(), torch.nn.Linear(4, 2))

@@ -66,6 +66,9 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
                 algo.multi_gpu = True
                 algo.local_rank, algo.global_rank, algo.world_size = ranks.local_rank, ranks.rank, ranks.world_size
         distributed.sync_normalisers(*self._networks())
+        if self.normalize_value:  # rl-games keeps a second reference to the value normaliser it replaced
+            owner = self.central_value_net if self.has_central_value else self
+            self.value_mean_std = owner.model.value_mean_std
 
     def _sync_free(self) -> bool:
         # The per-episode bookkeeping below covers one agent per env, no action masks, no
