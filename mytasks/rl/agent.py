@@ -20,10 +20,11 @@ Here:
   the learning-rate rule reads) are part of the same graph, so every rank computes the same
   rate and no broadcast is needed.
 
-The experience, the advantages, the losses and the update are rl-games' own; configurations
-this does not cover (RNNs, a central value, mixed precision, other schedules,
-diagnostics) run rl-games' code unchanged. ``update_graph: False`` in the train config's
-``params.config`` keeps the update eager.
+A critic of its own (rl-games' central value, on the task's states) keeps rl-games' eager
+update, run once per epoch before the policy's, as rl-games runs it. The experience, the
+advantages, the losses and the update are rl-games' own; configurations this does not cover
+(RNNs, mixed precision, other schedules, diagnostics) run rl-games' code unchanged.
+``update_graph: False`` in the train config's ``params.config`` keeps the update eager.
 """
 
 from __future__ import annotations
@@ -71,13 +72,10 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
             self.value_mean_std = owner.model.value_mean_std
 
     def _sync_free(self) -> bool:
-        # The per-episode bookkeeping below covers one agent per env, no action masks, no
-        # central value, and observers that read infos rather than finished-env indices.
+        # The per-episode bookkeeping below covers one agent per env, no action masks, and
+        # observers that read infos rather than finished-env indices.
         return (
-            self.num_agents == 1
-            and not self.use_action_masks
-            and not self.has_central_value
-            and isinstance(self.algo_observer, IsaacAlgoObserver)
+            self.num_agents == 1 and not self.use_action_masks and isinstance(self.algo_observer, IsaacAlgoObserver)
         )
 
     def play_steps(self):
@@ -95,6 +93,8 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
             self.experience_buffer.update_data("dones", n, self.dones)
             for k in self.update_list:
                 self.experience_buffer.update_data(k, n, res_dict[k])
+            if self.has_central_value:
+                self.experience_buffer.update_data("states", n, self.obs["states"])
 
             t0 = time.perf_counter()
             self.obs, rewards, self.dones, infos = self.env_step(res_dict["actions"])
@@ -153,7 +153,7 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
             and type(self.scheduler) in (AdaptiveScheduler, IdentityScheduler)
             and type(self.diagnostics) is DefaultDiagnostics
             and self.bounds_loss_coef is not None
-            and not (self.is_rnn or self.has_central_value or self.mixed_precision)
+            and not (self.is_rnn or self.mixed_precision)
         )
 
     def train_epoch(self):
@@ -169,6 +169,8 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
         self.curr_frames = batch_dict.pop("played_frames")
         self.prepare_dataset(batch_dict)
         self.algo_observer.after_steps()
+        if self.has_central_value:
+            self.train_central_value()  # rl-games' own update of the critic network, eager
         self._link_lr()
         stats, kls = [], []
         for _ in range(self.mini_epochs_num):
