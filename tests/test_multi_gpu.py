@@ -57,6 +57,24 @@ def test_a_task_with_a_central_value_holds_the_same_weights_on_two_ranks(tmp_pat
 
 
 @pytest.mark.slow
+def test_blown_up_physics_stops_every_rank_with_one_line_from_rank_0(tmp_path):
+    """nan_guard on two ranks: every rank stops at the same epoch; rank 0 saves and its line
+    names the rank whose envs it reports."""
+    cmd = [*TORCHRUN, os.path.join(ROOT, "train.py"), "task=Cartpole", "multi_gpu=True", *CPU, "headless=True",
+           "num_envs=64", "max_iterations=20", "task.env.maxEffort=1e12", "nan_guard.epochs=2"]  # fmt: skip
+    p = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONUNBUFFERED="1"), capture_output=True, text=True,
+                       timeout=300)  # fmt: skip
+    assert p.returncode != 0
+    lines = [x for x in p.stderr.splitlines() if x.startswith("error: ")]
+    assert len(lines) == 1, p.stderr[-3000:]
+    m = re.match(r"error: task Cartpole blew up: non-finite observations on rank 1 \(env \d+ first\) in 100% of "
+                 r"the envs for 2 epochs in a row; last good checkpoint: (\S+\.pth)", lines[0])  # fmt: skip
+    assert m, lines[0]
+    assert os.path.isfile(tmp_path / m[1])
+    assert p.stdout.count("non-finite: 64 envs (observations)") == 2  # rank 0's epoch lines alone, 1 and 2
+
+
+@pytest.mark.slow
 def test_ctrl_c_saves_on_rank_0_and_the_resume_line_resumes_on_two_ranks(tmp_path):
     """Ctrl-C in the terminal reaches every process of the group: rank 0 saves and prints the
     torchrun command that resumes, which continues from the next epoch."""

@@ -25,6 +25,7 @@ Play is one process, as without ``multi_gpu``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import sys
@@ -114,6 +115,14 @@ def agree(*flags: float) -> list[float]:
     t = torch.tensor(flags, dtype=torch.float64, device=_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t.tolist()
+
+
+def from_rank(rank: int, blown, where: str):
+    """Rank ``rank``'s count of blown-up envs (``tasks/base/nonfinite.BlowUps``) on every rank,
+    its quantity followed by ``where``, so that rank 0's line names the rank whose envs it means."""
+    shared = [blown]
+    dist.broadcast_object_list(shared, src=rank)
+    return dataclasses.replace(shared[0], quantity=shared[0].quantity + where)
 
 
 def weights_differ(*modules: torch.nn.Module) -> list[str]:

@@ -180,8 +180,10 @@ class TrainLoop:
                 blown_up = blown_streak >= opts.nan_epochs
                 if ranks:  # every rank stops where any one stops, holding rank 0's weights
                     signum, viewer_closed, blown_up, should_exit = distributed.agree(
-                        signum, viewer_closed, blown_up, should_exit)  # fmt: skip
+                        signum, viewer_closed, ranks.rank + 1 if blown_up else 0, should_exit)  # fmt: skip
                     signum = int(signum)
+                    if blown_up:  # rank 0 reports what the highest rank that blew up saw
+                        blown = distributed.from_rank(int(blown_up) - 1, blown, f" on rank {int(blown_up) - 1}")
                     self._check_same_weights(epoch_num)
                 if blown_up:
                     self._stop_blown_up(epoch_num, blown, main)
