@@ -158,7 +158,7 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
             if watched:
                 print("mytasks: playing until the viewer closes (ESC or closing the window; Ctrl-C here)", flush=True)
             episodes = None if watched else int(res.train.params.config.player.games_num)
-            runner.evaluate(task, player.act, episodes)
+            runner.evaluate(task, player.act, episodes, player.episodes_ended)
         finally:
             _stop_recording(task)
         return
@@ -192,7 +192,9 @@ def _export(player, ckpt: str, task, cfg: DictConfig) -> None:
     if player.actor is None:
         raise UserError(f"learner={cfg.learner} has no exporter; export=True exports the policies of rl_games, "
                         "rsl_rl, skrl and sb3")  # fmt: skip
-
+    if player.episodes_ended is not None:
+        raise UserError(f"{ckpt} is a recurrent policy (train.params.network.rnn); export=True exports "
+                        "feed-forward policies, whose action depends on the observation alone")  # fmt: skip
     out = export.export_dir(ckpt, run_dir_of(ckpt), RUNS_DIR, cfg.task.name, str(cfg.export_dir))
     export.export(player.actor, task, ckpt, out)
 

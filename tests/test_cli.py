@@ -184,6 +184,55 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_directory(tm
     assert os.path.isdir(tmp_path / "runs") and not _runs(str(tmp_path))
 
 
+LSTM = ["+train.params.network.rnn.name=lstm", "+train.params.network.rnn.units=32",
+        "+train.params.network.rnn.layers=1", "+train.params.network.rnn.before_mlp=False"]
+
+
+@pytest.mark.slow
+def test_a_recurrent_policy_trains_plays_with_its_state_and_refuses_export(tmp_path):
+    """rl-games' RNN path (an LSTM before the MLP head): training, play with each env's state
+    kept and cleared when its episode ends, and export's one line."""
+    p = run_train("task=Cartpole", "headless=True", "num_envs=256", "max_iterations=40", *LSTM, "experiment=lstm",
+                  cwd=str(tmp_path))  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    rewards = [float(r) for r in re.findall(r"^epoch +\d+/40 +reward +([-\d.]+)", p.stdout, re.M)]
+    assert rewards[-1] > 150 and rewards[-1] > 20 * rewards[0], rewards
+    (run,) = (tmp_path / "runs").glob("lstm_*")
+    p = run_train("test=True", f"checkpoint={run}", "headless=True", "num_envs=64", "play_episodes=64",
+                  cwd=str(tmp_path))  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert float(re.search(r"average reward ([-\d.]+)", p.stdout)[1]) > 150
+    p = run_train("test=True", f"checkpoint={run}", "headless=True", "export=True", "play_episodes=0",
+                  cwd=str(tmp_path))  # fmt: skip
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1].endswith(
+        "is a recurrent policy (train.params.network.rnn); export=True exports feed-forward policies, whose action "
+        "depends on the observation alone")  # fmt: skip
+
+
+def test_a_recurrent_players_state_is_cleared_for_the_envs_whose_episodes_ended():
+    from conftest import CPU
+
+    from mytasks.rl import rl_games_learner
+    from mytasks.tasks import build_task
+    from mytasks.utils.config import compose, resolved
+
+    cfg = resolved(compose(["task=Cartpole", "num_envs=4", *CPU, "headless=True", *LSTM]))
+    task = build_task(cfg, headless=True)
+    torch.manual_seed(0)
+    model = rl_games_learner.runner.make_runner(rl_games_learner._params(task, cfg), None).create_player().model
+    state = {"model": model.state_dict(), "epoch": 0, "spaces": {"obs": task.num_obs, "actions": task.num_actions}}
+    player = rl_games_learner.player(task, cfg, state, "lstm.pth")
+    assert all(s.abs().sum() == 0 for s in player.actor.states)  # zero at the start
+    obs = task.reset()["obs"]
+    for _ in range(3):
+        obs = task.step(player.act(obs))[0]["obs"]
+    assert all((s[:, i].abs().sum() > 0) for s in player.actor.states for i in range(4))
+    player.episodes_ended(torch.tensor([1, 3]))
+    for s in player.actor.states:
+        assert s[:, [1, 3]].abs().sum() == 0 and (s[:, [0, 2]].abs().sum(-1) > 0).all()
+
+
 def test_blown_up_physics_stops_cleanly_with_a_checkpoint(cwd):
     """A cart force of 1e12 N turns every env's state NaN on its first step."""
     p = run_train(*CARTPOLE, "max_iterations=20", "task.env.maxEffort=1e12", "nan_guard.epochs=2",

@@ -68,10 +68,12 @@ class Trained:
 class Player:
     """A checkpoint's deterministic policy for ``runner.evaluate``: ``act(obs)`` maps the task's
     observation tensor to actions; ``actor`` is what export takes (an ``nn.Module`` of the same
-    map on the CPU, or rl-games' player)."""
+    map on the CPU, or rl-games' player); ``episodes_ended(env_ids)``, for a policy with memory
+    (a recurrent network), clears it for the envs whose episodes ended."""
 
     act: Callable
     actor: object = None
+    episodes_ended: Callable | None = None
 
 
 def start_wandb(cfg, name: str) -> None:

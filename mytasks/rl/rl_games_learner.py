@@ -23,7 +23,16 @@ def load(path: str, trust: bool = False) -> dict:
 def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
     played = runner.load_player(_params(task, cfg), state, path, cfg.task.name, cfg.sigma, cfg.verbose)
     act = lambda obs: played.get_action(obs, is_deterministic=played.is_deterministic)  # noqa: E731
-    return learners.Player(act=act, actor=played)
+    if not played.is_rnn:
+        return learners.Player(act=act, actor=played)
+    played.batch_size = task.num_envs
+    played.init_rnn()  # the recurrent state of every env, zero at the start, as rl-games' player begins
+
+    def episodes_ended(env_ids):
+        for s in played.states:
+            s[:, env_ids, :] = 0.0
+
+    return learners.Player(act=act, actor=played, episodes_ended=episodes_ended)
 
 
 def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.Trained:

@@ -142,9 +142,11 @@ def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str
 
 
 @torch.no_grad()
-def evaluate(env, policy, episodes: int | None) -> dict:
+def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
     """Steps ``env`` with ``policy`` until ``episodes`` episodes ended (bounded in steps too) or
     its viewer closed; with ``episodes=None`` until the viewer closes or Ctrl-C.
+    ``episodes_ended(env_ids)`` is called after each step in which some episodes ended (a
+    recurrent policy clears their state).
 
     Every env resets on the first step (``reset_buf`` starts at ones), so returns and lengths
     count from the first step. Tasks may add their own
@@ -178,6 +180,8 @@ def evaluate(env, policy, episodes: int | None) -> dict:
         length += 1.0
         ids = (done != 0).nonzero(as_tuple=False).flatten()
         if len(ids):
+            if episodes_ended is not None:
+                episodes_ended(ids)
             returns += ret[ids].tolist()
             lengths += length[ids].tolist()
             for k, v in (env.play_metrics(ids) if hasattr(env, "play_metrics") else {}).items():
