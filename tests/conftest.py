@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(ROOT, "assets")
@@ -59,6 +60,36 @@ def build_task(cfg, device: str = "cpu"):
     cfg = cfg.copy()
     cfg.sim_device = cfg.rl_device = device
     return build(cfg, headless=True)
+
+
+def walk_forward(task: str, checkpoint: str, command: float, steps: int = 200):
+    """A shipped legged policy on 16 CPU envs asked for ``command`` m/s straight ahead, for
+    ``steps`` policy steps (4 s at 50 Hz), failing at the first fall; returns its mean forward
+    speed after the first second and the env."""
+    from omegaconf import OmegaConf
+
+    from mytasks.rl import checkpoints, runner
+    from mytasks.rl.env import register_rlgpu
+    from mytasks.utils.config import compose
+
+    ranges = "task.env.commands.ranges"
+    cfg = compose([f"task={task}", *CPU, "num_envs=16", "test=True", f"checkpoint={checkpoint}",
+                   f"{ranges}.linVelX=[{command},{command}]", f"{ranges}.linVelY=[0.0,0.0]",
+                   f"{ranges}.heading=[0.0,0.0]"])  # fmt: skip
+    torch.manual_seed(0)
+    register_rlgpu(lambda **_: build_task(cfg))
+    params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
+    player = runner.load_player(params, checkpoints.load(checkpoint), checkpoint, task)
+    env = player.env
+    obs = env.reset()["obs"]
+    speeds = []
+    for step in range(steps):
+        obs_dict, _, done, _ = env.step(player.get_action(obs, is_deterministic=True))
+        obs = obs_dict["obs"]
+        assert not done.any(), f"fell at step {step}"
+        if step >= 50:  # after 1 s of getting going
+            speeds.append(env.base_lin_vel[:, 0].clone())
+    return torch.stack(speeds).mean().item(), env
 
 
 def run_train(*args: str, timeout: float = 600, cwd: str | None = None) -> subprocess.CompletedProcess:

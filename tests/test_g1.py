@@ -166,30 +166,9 @@ def test_sim2sim_computes_the_gait_phase_the_task_observes(g1):
 def test_the_shipped_g1_policy_walks_forward():
     """assets/checkpoints/G1.pth, asked for 0.5 m/s forward with no turning, walks at that speed
     for 4 s without falling."""
-    from omegaconf import OmegaConf
+    from conftest import walk_forward
 
-    from mytasks.rl import checkpoints, runner
-    from mytasks.rl.env import register_rlgpu
-
-    shipped = os.path.join(ASSETS_DIR, "checkpoints", "G1.pth")
-    command, ranges = 0.5, "task.env.commands.ranges"
-    cfg = resolved(compose(["task=G1", "num_envs=16", *CPU, "test=True", f"checkpoint={shipped}",
-                            f"{ranges}.linVelX=[{command},{command}]", f"{ranges}.linVelY=[0.0,0.0]",
-                            f"{ranges}.heading=[0.0,0.0]"]))  # fmt: skip
-    torch.manual_seed(0)
-    register_rlgpu(lambda **_: build_task(cfg, headless=True))
-    params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
-    player = runner.load_player(params, checkpoints.load(shipped), shipped, "G1")
-    env = player.env
-    obs = env.reset()["obs"]
-    speeds = []
-    for step in range(200):  # 4 s at 50 Hz
-        obs_dict, _, done, _ = env.step(player.get_action(obs, is_deterministic=True))
-        obs = obs_dict["obs"]
-        assert not done.any(), f"fell at step {step}"
-        if step >= 50:  # after 1 s of getting going
-            speeds.append(env.base_lin_vel[:, 0].clone())
-    speed = torch.stack(speeds).mean().item()
+    speed, env = walk_forward("G1", os.path.join(ASSETS_DIR, "checkpoints", "G1.pth"), 0.5)
     print(f"mean forward speed {speed:.3f} m/s")
-    assert speed == pytest.approx(command, abs=0.25)
+    assert speed == pytest.approx(0.5, abs=0.25)
     assert env.root_states[:, 0].min() > 1.0  # it went somewhere: > 1 m in 4 s

@@ -6,8 +6,7 @@ import os
 
 import pytest
 import torch
-from conftest import CPU, ROOT, build_task
-from omegaconf import OmegaConf
+from conftest import CPU, ROOT, build_task, walk_forward
 
 from mytasks.utils.config import compose
 
@@ -76,26 +75,6 @@ def test_friction_is_randomised_per_env():
 
 def test_shipped_policy_walks_forward():
     """The checkpoint under assets/checkpoints, asked for 0.6 m/s forward, walks at that speed."""
-    from mytasks.rl import checkpoints, runner
-    from mytasks.rl.env import register_rlgpu
-
-    command = 0.6
-    ranges = "task.env.commands.ranges"
-    cfg = _cfg("num_envs=16", "test=True", f"checkpoint={SHIPPED}", f"{ranges}.linVelX=[{command},{command}]",
-               f"{ranges}.linVelY=[0.0,0.0]", f"{ranges}.heading=[0.0,0.0]")  # fmt: skip
-    torch.manual_seed(0)
-    register_rlgpu(lambda **_: build_task(cfg))
-    params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
-    player = runner.load_player(params, checkpoints.load(SHIPPED), SHIPPED, "Go2")
-    env = player.env
-    obs = env.reset()["obs"]
-    speeds = []
-    for step in range(200):  # 4 s
-        obs_dict, _, done, _ = env.step(player.get_action(obs, is_deterministic=True))
-        obs = obs_dict["obs"]
-        assert not done.any(), f"fell at step {step}"
-        if step >= 50:  # after 1 s of getting going
-            speeds.append(env.base_lin_vel[:, 0].clone())
-    mean_speed = torch.stack(speeds).mean().item()
-    assert mean_speed == pytest.approx(command, abs=0.25)
+    mean_speed, env = walk_forward("Go2", SHIPPED, 0.6)
+    assert mean_speed == pytest.approx(0.6, abs=0.25)
     assert env.root_states[:, 0].min() > 1.0  # it went somewhere: > 1 m in 4 s

@@ -113,7 +113,7 @@ def _spawned(rank: int, world: int, init: str, fn, out: str) -> None:
 def _on_two_ranks(tmp_path, fn) -> list:
     out = str(tmp_path / "result")
     mp.spawn(_spawned, args=(2, f"file://{tmp_path / 'init'}", fn, out), nprocs=2, join=True)
-    return [torch.load(f"{out}.{r}") for r in range(2)]
+    return [torch.load(f"{out}.{r}", weights_only=True) for r in range(2)]
 
 
 def _batches(rank: int) -> list[torch.Tensor]:
