@@ -162,8 +162,8 @@ def _ours_and_rl_games(rank: int) -> dict:
             assert agent.multi_gpu and agent._update_on_device()
         else:  # rl-games' own multi-GPU epoch, with the same normalisers
             agent.multi_gpu, agent.global_rank, agent.world_size = True, rank, 2
-            distributed.sync_normalisers(agent.model)
-            agent.value_mean_std = agent.model.value_mean_std
+            distributed.sync_normalisers(agent.model, holders=(agent,))
+            assert agent.value_mean_std is agent.model.value_mean_std
         distributed.broadcast_from_main(agent.model)  # as training starts: rank 0's initial weights
         lrs, losses = _train(agent, 3)
         state = {k: v.clone() for k, v in agent.model.state_dict().items()}

@@ -66,10 +66,7 @@ class A2CAgent(TrainLoop, a2c_continuous.A2CAgent):
             if algo is not None:
                 algo.multi_gpu = True
                 algo.local_rank, algo.global_rank, algo.world_size = ranks.local_rank, ranks.rank, ranks.world_size
-        distributed.sync_normalisers(*self._networks())
-        if self.normalize_value:  # rl-games keeps a second reference to the value normaliser it replaced
-            owner = self.central_value_net if self.has_central_value else self
-            self.value_mean_std = owner.model.value_mean_std
+        distributed.sync_normalisers(*self._networks(), holders=(self,))
 
     def _sync_free(self) -> bool:
         # The per-episode bookkeeping below covers one agent per env, no action masks, and

@@ -117,12 +117,12 @@ def agree(*flags: float) -> list[float]:
     return t.tolist()
 
 
-def from_rank(rank: int, blown, where: str):
+def from_rank(rank: int, blown):
     """Rank ``rank``'s count of blown-up envs (``tasks/base/nonfinite.BlowUps``) on every rank,
-    its quantity followed by ``where``, so that rank 0's line names the rank whose envs it means."""
+    its quantity naming the rank, so that rank 0's line says whose envs it means."""
     shared = [blown]
     dist.broadcast_object_list(shared, src=rank)
-    return dataclasses.replace(shared[0], quantity=shared[0].quantity + where)
+    return dataclasses.replace(shared[0], quantity=f"{shared[0].quantity} on rank {rank}")
 
 
 def weights_differ(*modules: torch.nn.Module) -> list[str]:
@@ -149,15 +149,17 @@ def _device() -> torch.device:
     return torch.device("cpu")
 
 
-def sync_normalisers(*modules: torch.nn.Module) -> int:
+def sync_normalisers(*modules: torch.nn.Module, holders: tuple = ()) -> int:
     """Replaces every rl-games ``RunningMeanStd`` in ``modules`` (TorchScript modules there) by a
-    ``DistributedRunningMeanStd`` holding the same statistics; returns how many."""
+    ``DistributedRunningMeanStd`` holding the same statistics, also where an attribute of one of
+    ``holders`` refers to it (rl-games' agent keeps ``value_mean_std``); returns how many."""
     found = []
     for m in modules:
         for name, sub in m.named_modules():
             kind = sub.original_name if isinstance(sub, torch.jit.ScriptModule) else type(sub).__name__
             if kind == "RunningMeanStd":
                 found.append((m, name, sub))
+    replaced = {}
     for m, name, old in found:
         owner, _, attr = name.rpartition(".")
         new = DistributedRunningMeanStd(tuple(old.insize), old.epsilon, old.per_channel, old.norm_only)
@@ -165,6 +167,11 @@ def sync_normalisers(*modules: torch.nn.Module) -> int:
         new.load_state_dict(old.state_dict())
         new.train(old.training)
         setattr(m.get_submodule(owner) if owner else m, attr, new)
+        replaced[id(old)] = new
+    for holder in holders:
+        for attr, value in list(vars(holder).items()):
+            if id(value) in replaced:
+                setattr(holder, attr, replaced[id(value)])
     return len(found)
 
 

@@ -183,45 +183,46 @@ class TrainLoop:
                         signum, viewer_closed, ranks.rank + 1 if blown_up else 0, should_exit)  # fmt: skip
                     signum = int(signum)
                     if blown_up:  # rank 0 reports what the highest rank that blew up saw
-                        blown = distributed.from_rank(int(blown_up) - 1, blown, f" on rank {int(blown_up) - 1}")
+                        blown = distributed.from_rank(int(blown_up) - 1, blown)
                     self._check_same_weights(epoch_num)
                 if blown_up:
                     self._stop_blown_up(epoch_num, blown, main)
                 if signum:
-                    path = None
+                    path = self._save_last(epoch_num, main, "_interrupted")
                     if main:
-                        path = self.save(
-                            os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}_interrupted")
-                        )
                         self.writer.flush()  # the process ends by the signal, past the writer's own flush
                     raise Interrupted(path, signum)
                 if viewer_closed:
+                    path = self._save_last(epoch_num, main)
                     if main:
-                        path = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
                         print(viewer_closed_line(epoch_num, path), flush=True)
-                    return self._finish(ranks, epoch_num)
+                    return self._finish(ranks, epoch_num, progress.first_epoch)
                 if (self.max_epochs != -1 and epoch_num >= self.max_epochs) or (
                     self.max_frames != -1 and self.frame >= self.max_frames
                 ):
-                    if main:
-                        self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}"))
+                    self._save_last(epoch_num, main)
                     should_exit = True
                 if should_exit:
-                    return self._finish(ranks, epoch_num)
+                    return self._finish(ranks, epoch_num, progress.first_epoch)
 
     def _networks(self) -> list[torch.nn.Module]:
         return [self.model, *([self.central_value_net] if self.has_central_value else [])]
+
+    def _save_last(self, epoch_num: int, main: bool = True, suffix: str = "") -> str | None:
+        """``nn/last_<name>_ep_<epoch><suffix>.pth``, written by rank 0 alone (None elsewhere)."""
+        if not main:
+            return None
+        return self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}{suffix}"))
 
     def _check_same_weights(self, epoch_num: int) -> None:
         differ = distributed.weights_differ(*self._networks())
         if differ:
             raise RuntimeError(f"after epoch {epoch_num} the ranks hold different {', '.join(differ[:5])}")
-        self.same_weight_checks = getattr(self, "same_weight_checks", 0) + 1
 
-    def _finish(self, ranks, epoch_num: int):
-        if ranks and ranks.main:
+    def _finish(self, ranks, epoch_num: int, first_epoch: int):
+        if ranks and ranks.main:  # every epoch of this run was checked
             print(f"multi_gpu: {ranks.world_size} ranks ({ranks.backend}) held the same weights after each of "
-                  f"{self.same_weight_checks} epochs", flush=True)  # fmt: skip
+                  f"{epoch_num - first_epoch} epochs", flush=True)  # fmt: skip
         return self.last_mean_rewards, epoch_num
 
     def _log_and_save(self, epoch_num: int, frame: int, total_time: float) -> bool:
@@ -265,7 +266,7 @@ class TrainLoop:
             raise SystemExit(2)  # rank 0 says why
         opts = self.loop_options
         finite = all(torch.isfinite(p).all() for p in self.model.parameters())
-        saved = self.save(os.path.join(self.nn_dir, f"last_{self.config['name']}_ep_{epoch_num}")) if finite else None
+        saved = self._save_last(epoch_num) if finite else None
         raise blew_up(opts.task_name, blown, opts.nan_epochs, saved or self.last_saved or "none was saved")
 
     def _print_epoch(self, progress: Progress, epoch_num: int, rate: float, blown) -> None:
