@@ -32,7 +32,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import ROOT, TRAIN, median_after, run  # noqa: E402
+from benchmarks.common import ROOT, TRAIN, run  # noqa: E402
 
 
 def sample_gpu_memory(stop: threading.Event, out: list) -> None:
@@ -60,7 +60,7 @@ def train(args, log_path: str) -> dict:
     sampler.start()
     r = run(cmd, log_path, args.train_seconds, cwd=args.cwd)
     stop.set()
-    run_dir = r.run_dir()
+    run_dir, epochs = r.run_dir(), r.epochs()
     if not r.ok or run_dir is None:
         raise SystemExit(f"training failed (exit {r.returncode}); see {log_path}:\n{r.tail()}")
     seen = {}
@@ -73,12 +73,12 @@ def train(args, log_path: str) -> dict:
         "train_args": args.train_args,
         "wall_s": round(r.wall, 1),
         "stopped_at_s": args.train_seconds if r.stopped else None,
-        "epochs": r.epochs()[-1][1] if r.epochs() else 0,
+        "epochs": epochs[-1][1] if epochs else 0,
         "run_dir": run_dir,
         "checkpoints": {e: seen[e][0] for e in sorted(seen)},
         "files": {e: seen[e][1] for e in sorted(seen)},
         "gpu_memory_mib_max": max(mem) if mem else None,
-        "fps_total_median": median_after([e[3] for e in r.epochs()]),
+        "fps_total_median": r.steps_per_s(),
         "rows": [],
     }
 
