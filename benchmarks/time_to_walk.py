@@ -100,6 +100,19 @@ def play(checkpoint: str, args) -> dict:
     return out
 
 
+def saved_epochs(wanted: list[int], saved: dict) -> list[int]:
+    """For each wanted epoch the first saved one at or after it (rsl_rl saves after epochs 1, 51,
+    101, ... where rl-games saves after 50, 100, ...), each once, in order."""
+    out = []
+    for e in wanted:
+        at = min((s for s in saved if s >= e), default=None)
+        if at is None:
+            print(f"no checkpoint at or after epoch {e} (saved: {sorted(saved)})", flush=True)
+        elif at not in out:
+            out.append(at)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="Go2", help="the legged task to train")
@@ -125,7 +138,7 @@ def main() -> None:
     else:
         result = train(args, os.path.join(args.out, "train.log"))
     ckpts = result["checkpoints"]
-    for e in [] if args.skip_play else [e for e in (args.play_epochs or [max(ckpts)]) if e in ckpts]:
+    for e in [] if args.skip_play else saved_epochs(args.play_epochs or [max(ckpts)], ckpts):
         row = {"epoch": e, "seconds": ckpts[e], "checkpoint": result["files"][e], "play_envs": args.play_envs}
         result["rows"].append({**row, **play(result["files"][e], args)})
         print(json.dumps(result["rows"][-1]), flush=True)
