@@ -184,16 +184,17 @@ def test_export_without_onnxruntime_is_one_line_naming_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_shipped_g1_policy_walks_in_plain_mujoco_with_its_gait_clock(tmp_path):
-    """assets/checkpoints/G1.pth through export and plain MuJoCo: the manifest's 47 observation
-    terms, gait clock included, are what sim2sim assembles, and the humanoid follows forward,
-    sideways and turning commands there for 10 s without falling."""
-    out = str(tmp_path / "g1")
-    p = run_train("task=G1", "test=True", f"checkpoint={os.path.join(ROOT, 'assets', 'checkpoints', 'G1.pth')}",
-                  "num_envs=2", *CPU, "export=True", "play_episodes=0", f"export_dir={out}")  # fmt: skip
+@pytest.mark.parametrize("robot,num_obs", [("G1", 47), ("H1", 41)])
+def test_the_shipped_humanoid_policy_walks_in_plain_mujoco_with_its_gait_clock(tmp_path, robot, num_obs):
+    """assets/checkpoints/G1.pth and H1.pth through export and plain MuJoCo: the manifest's
+    observation terms, gait clock included, are what sim2sim assembles, and the humanoid follows
+    forward, sideways and turning commands there for 10 s without falling."""
+    out, checkpoint = str(tmp_path / robot), os.path.join(ROOT, "assets", "checkpoints", f"{robot}.pth")
+    p = run_train(f"task={robot}", "test=True", f"checkpoint={checkpoint}", "num_envs=2", *CPU, "export=True",
+                  "play_episodes=0", f"export_dir={out}")  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     manifest = yaml.safe_load(open(os.path.join(out, "deploy.yaml")))
-    assert manifest["policy"]["num_obs"] == 47 and manifest["gait"]["period"] == 0.8
+    assert manifest["policy"]["num_obs"] == num_obs and manifest["gait"]["period"] == 0.8
     assert [t["name"] for t in manifest["observations"]][-1] == "gait_phase"
     r = _sim2sim(out, 0.5, 0.0, 0.0)
     assert r["fell"] == 0 and r["seconds"] == 10

@@ -163,12 +163,13 @@ def test_sim2sim_computes_the_gait_phase_the_task_observes(g1):
     assert max(seen) > 40
 
 
-def test_the_shipped_g1_policy_walks_forward():
-    """assets/checkpoints/G1.pth, asked for 0.5 m/s forward with no turning, walks at that speed
-    for 4 s without falling."""
+@pytest.mark.parametrize("robot", ["G1", "H1"])
+def test_the_shipped_humanoid_policy_walks_forward(robot):
+    """assets/checkpoints/G1.pth and H1.pth, asked for 0.5 m/s forward with no turning, walk at
+    that speed for 4 s without falling."""
     from conftest import walk_forward
 
-    speed, env = walk_forward("G1", os.path.join(ASSETS_DIR, "checkpoints", "G1.pth"), 0.5)
-    print(f"mean forward speed {speed:.3f} m/s")
+    speed, env = walk_forward(robot, os.path.join(ASSETS_DIR, "checkpoints", f"{robot}.pth"), 0.5)
+    print(f"{robot}: mean forward speed {speed:.3f} m/s")
     assert speed == pytest.approx(0.5, abs=0.25)
     assert env.root_states[:, 0].min() > 1.0  # it went somewhere: > 1 m in 4 s
