@@ -3,6 +3,9 @@ each one's throughput and velocity tracking error.
 
     python benchmarks/vs_mjlab.py --seconds 600 --mjlab-site /root/mjsite            # G1
     python benchmarks/vs_mjlab.py --task Go2 --mjlab-task Mjlab-Velocity-Flat-Unitree-Go1 ...
+    python benchmarks/vs_mjlab.py --seconds 90 --num-envs 32 --play-envs 16 --mjlab-site <site> \
+        --mjlab-args "--gpu-ids None" --train-args sim_device=cpu rl_device=cpu pipeline=cpu \
+        --play-args sim_device=cpu rl_device=cpu pipeline=cpu     # both on the CPU, to try it
 
 Each training runs as its user would start it, one after the other (never both at once), and
 is stopped ``--seconds`` after its command as Ctrl-C stops it:
@@ -13,9 +16,12 @@ is stopped ``--seconds`` after its command as Ctrl-C stops it:
   training ranges (``test=True``).
 - mjlab (installed in a folder of its own, ``--mjlab-site``: it pins another MuJoCo): its
   ``train`` script with the rsl_rl runner; throughput is rsl_rl's "Steps per second" per
-  iteration (collection and learning), median after the fifth; its tracking error is the
-  task's own ``Metrics/twist/error_vel_xy`` of the last iteration (measured during training,
-  with its noise and pushes: mjlab has no play metric to compare with).
+  iteration (collection and learning), median after the fifth. It saves every 10 iterations;
+  its latest checkpoint is played by ``mjlab_play.py`` on ``--play-envs`` envs, measured as
+  mytasks' play measures (per-episode mean planar and yaw-rate errors, falls), with commands
+  from its training ranges. Its own ``Metrics/twist/error_vel_xy`` of the last iteration is
+  kept too, but it is not comparable: it sums each step's error over the longest command
+  period (8 s), so an episode that falls early reads small.
 
 mjlab's G1 task drives all 29 joints of the G1 (arms and waist too) where mytasks' drives the
 12 leg joints, as unitree_rl_gym's does; both follow planar velocity and yaw-rate commands.
@@ -27,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -47,7 +54,8 @@ def run_mytasks(args) -> dict:
     if run_dir is None:
         return {**out, "error": r.tail()}
     play = subprocess.run([*TRAIN, f"task={args.task}", "test=True", f"checkpoint={run_dir}", "headless=True",
-                           f"num_envs={args.play_envs}"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+                           f"num_envs={args.play_envs}", f"play_episodes={args.play_envs}", *args.play_args],
+                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     for key in ("lin_vel_error", "yaw_rate_error", "fall"):
         m = re.search(rf"\({key}\): ([-\d.]+)", play.stdout)
         out[key] = float(m.group(1)) if m else None
@@ -66,8 +74,11 @@ def _stubs() -> str:
 def run_mjlab(args) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{args.mjlab_site}:{_stubs()}", "MUJOCO_GL": "disable"}
     cmd = [sys.executable, "-u", "-c", MJLAB_MAIN, args.mjlab_task, "--env.scene.num-envs", str(args.num_envs),
-           "--agent.max-iterations", "100000", "--agent.logger", "tensorboard"]  # fmt: skip
-    r = run(cmd, os.path.join(args.out, "mjlab.log"), args.seconds, cwd=args.out, env=env)
+           "--agent.max-iterations", "100000", "--agent.logger", "tensorboard", "--agent.save-interval", "10",
+           *args.mjlab_args]  # fmt: skip
+    # its logs/ (checkpoints, TensorBoard) in a folder of its own, not among the results
+    logs = tempfile.mkdtemp(prefix="mjlab-run-")
+    r = run(cmd, os.path.join(args.out, "mjlab.log"), args.seconds, cwd=logs, env=env)
     lines = [line for _, line in r.lines]
     fps = [float(m.group(1)) for x in lines if (m := re.search(r"Steps per second:\s*([\d.]+)", x))]
     iters = [int(m.group(1)) for x in lines if (m := re.search(r"Learning iteration (\d+)/", x))]
@@ -76,7 +87,12 @@ def run_mjlab(args) -> dict:
     out = {"wall_s": round(r.wall, 1), "iterations": iters[-1] if iters else 0, "env_steps_per_s": median_after(fps),
            "error_vel_xy": err[-1] if err else None, "error_vel_yaw": yaw[-1] if yaw else None}  # fmt: skip
     if not fps:
-        out["error"] = r.tail()
+        return {**out, "error": r.tail()}
+    # its latest checkpoint played as mytasks' play measures (mjlab_play.py), with mjlab's Python path
+    play = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "mjlab_play.py"), args.mjlab_task, logs,
+                           "--num-envs", str(args.play_envs)], capture_output=True, text=True, env=env)  # fmt: skip
+    lines = [x for x in play.stdout.splitlines() if x.startswith("{")]
+    out["play"] = json.loads(lines[-1]) if lines else {"error": (play.stdout + play.stderr)[-400:]}
     return out
 
 
@@ -89,6 +105,9 @@ def main() -> None:
     ap.add_argument("--num-envs", type=int, default=4096)
     ap.add_argument("--play-envs", type=int, default=1024)
     ap.add_argument("--train-args", nargs="*", default=[], help="extra train.py overrides for mytasks")
+    ap.add_argument("--play-args", nargs="*", default=[], help="extra train.py overrides for mytasks' play")
+    ap.add_argument("--mjlab-args", type=shlex.split, default=[],
+                    help="extra options for mjlab's train, one quoted string (e.g. \"--gpu-ids None\" for the CPU)")
     ap.add_argument("--only", choices=["mytasks", "mjlab"], default=None)
     ap.add_argument("--out", default=".", help="folder for both logs and results.json")
     args = ap.parse_args()
