@@ -93,3 +93,23 @@ def run(cmd: list[str], log_path: str | None = None, seconds: float | None = Non
             log.close()
     stopped = bool(seconds) and proc.returncode == -signal.SIGINT
     return Run(lines, time.time() - t0, proc.returncode, stopped, t0)
+
+
+def play_legged(task: str, checkpoint: str, envs: int, extra: list | tuple = (), cwd: str = ROOT) -> dict:
+    """``train.py task=<task> test=True checkpoint=<checkpoint>`` headless on ``envs`` envs, one
+    episode each: the episodes, play seconds and average return, and the legged play metrics
+    (``lin_vel_error``, ``yaw_rate_error``, ``fall``) it printed; ``error`` if it failed."""
+    cmd = [*TRAIN, f"task={task}", "test=True", "headless=True", f"checkpoint={checkpoint}", f"num_envs={envs}",
+           f"play_episodes={envs}", *extra]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if r.returncode != 0:
+        return {"error": (r.stdout + r.stderr)[-400:]}
+    out = {}
+    m = re.search(r"played (\d+) episodes in ([\d.]+) s: average reward ([-\d.]+)", r.stdout)
+    if m:
+        out.update(episodes=int(m.group(1)), play_s=float(m.group(2)), mean_return=float(m.group(3)))
+    for key in ("lin_vel_error", "yaw_rate_error", "fall"):
+        m = re.search(rf"\({key}\): ([-\d.]+)", r.stdout)
+        if m:
+            out[key] = float(m.group(1))
+    return out

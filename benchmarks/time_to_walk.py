@@ -32,7 +32,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import ROOT, TRAIN, run  # noqa: E402
+from benchmarks.common import ROOT, TRAIN, play_legged, run  # noqa: E402
 
 
 def sample_gpu_memory(stop: threading.Event, out: list) -> None:
@@ -83,23 +83,6 @@ def train(args, log_path: str) -> dict:
     }
 
 
-def play(checkpoint: str, args) -> dict:
-    cmd = [*TRAIN, f"task={args.task}", "test=True", "headless=True", f"checkpoint={checkpoint}",
-           f"num_envs={args.play_envs}", f"play_episodes={args.play_envs}", *args.play_args]  # fmt: skip
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=args.cwd)
-    if r.returncode != 0:
-        return {"error": (r.stdout + r.stderr)[-400:]}
-    out = {}
-    m = re.search(r"played (\d+) episodes in ([\d.]+) s: average reward ([-\d.]+)", r.stdout)
-    if m:
-        out.update(episodes=int(m.group(1)), play_s=float(m.group(2)), mean_return=float(m.group(3)))
-    for key in ("lin_vel_error", "yaw_rate_error", "fall"):
-        m = re.search(rf"\({key}\): ([-\d.]+)", r.stdout)
-        if m:
-            out[key] = float(m.group(1))
-    return out
-
-
 def saved_epochs(wanted: list[int], saved: dict) -> list[int]:
     """For each wanted epoch the first saved one at or after it (rsl_rl saves after epochs 1, 51,
     101, ... where rl-games saves after 50, 100, ...), each once, in order."""
@@ -140,7 +123,8 @@ def main() -> None:
     ckpts = result["checkpoints"]
     for e in [] if args.skip_play else saved_epochs(args.play_epochs or [max(ckpts)], ckpts):
         row = {"epoch": e, "seconds": ckpts[e], "checkpoint": result["files"][e], "play_envs": args.play_envs}
-        result["rows"].append({**row, **play(result["files"][e], args)})
+        result["rows"].append({**row, **play_legged(args.task, result["files"][e], args.play_envs, args.play_args,
+                                                    args.cwd)})
         print(json.dumps(result["rows"][-1]), flush=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)

@@ -39,7 +39,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import ROOT, TRAIN, median_after, run  # noqa: E402
+from benchmarks.common import ROOT, TRAIN, median_after, play_legged, run  # noqa: E402
 
 MJLAB_MAIN = "import sys; from mjlab.scripts.train import main; sys.argv = ['train'] + sys.argv[1:]; main()"
 
@@ -53,13 +53,7 @@ def run_mytasks(args) -> dict:
            "run_dir": run_dir}  # fmt: skip
     if run_dir is None:
         return {**out, "error": r.tail()}
-    play = subprocess.run([*TRAIN, f"task={args.task}", "test=True", f"checkpoint={run_dir}", "headless=True",
-                           f"num_envs={args.play_envs}", f"play_episodes={args.play_envs}", *args.play_args],
-                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
-    for key in ("lin_vel_error", "yaw_rate_error", "fall"):
-        m = re.search(rf"\({key}\): ([-\d.]+)", play.stdout)
-        out[key] = float(m.group(1)) if m else None
-    return out
+    return {**out, **play_legged(args.task, run_dir, args.play_envs, args.play_args)}
 
 
 def _stubs() -> str:
