@@ -220,6 +220,25 @@ class ActuatorProperties:
 
 
 @dataclass
+class TendonProperties:
+    """A fixed tendon as Isaac Gym describes it. Its length is the sum of its joints' positions
+    times their coefficients; a spring of ``stiffness`` pulls it to ``fixed_spring_rest_length``
+    and ``damping`` resists its rate. When ``is_fixed_limited``, a limit keeps the length within
+    [``fixed_lower_limit``, ``fixed_upper_limit``]: a spring of ``limit_stiffness`` (damped by
+    ``damping``) beyond them, or, at 0, the file's own MuJoCo limit."""
+
+    stiffness: float = 0.0
+    damping: float = 0.0
+    fixed_spring_rest_length: float = 0.0
+    fixed_lower_limit: float = 0.0
+    fixed_upper_limit: float = 0.0
+    is_fixed_limited: bool = False
+    limit_stiffness: float = 0.0
+    num_joints: int = 0
+    num_attachments: int = 0  # spatial tendons' attachments: none on a fixed tendon
+
+
+@dataclass
 class ForceSensorProperties:
     """What a force sensor reports (Isaac Gym's defaults): forces from the dynamics (contacts,
     applied forces) and from the constraint solver (joints), in the sensor's frame unless

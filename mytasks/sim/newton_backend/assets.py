@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mytasks.sim import types as gt
+from mytasks.sim.newton_backend import tendons
 
 _FREE_OR_FIXED = ("FREE", "FIXED")
 _UNLIMITED = 1e6  # |limit| at or beyond this is "no limit"
@@ -68,6 +69,7 @@ class Asset:
         self.options = deepcopy(options)
         self._builders: dict[bool, object] = {}
         self.force_sensors: list[ForceSensor] = []
+        self.tendons: list[tendons.Tendon] = []
         b = self.builder(self_collisions=True)
 
         import newton
@@ -106,6 +108,7 @@ class Asset:
             for s in range(self.shape_count)
         ]
         self.actuators = self._actuators(b)
+        self.tendons = tendons.read(b, self.dof_qd)
         # Isaac Gym's MJCF importer takes drive modes from the file's actuators, over
         # AssetOptions.default_dof_drive_mode: a <motor> makes its DOF an EFFORT DOF.
         for dof, _, _ in self.actuators:
@@ -164,6 +167,7 @@ class Asset:
             gravcomp = b.custom_attributes["mujoco:gravcomp"].values
             for body in range(len(b.body_mass)):
                 gravcomp[body] = 1.0
+        tendons.write(b, self.tendons)  # as set_asset_tendon_properties left them
         return b
 
     def _default_dof_properties(self, b) -> np.ndarray:

@@ -17,6 +17,7 @@ from mytasks.sim.newton_backend.assets import Asset
 from mytasks.sim.newton_backend.gym_bodies import BodyCalls
 from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
 from mytasks.sim.newton_backend.scene import Camera, Env, HeightField, Sim
+from mytasks.sim.newton_backend.tendons import TendonCalls
 from mytasks.sim.newton_backend.viewer import ViewerCalls
 
 
@@ -31,7 +32,7 @@ def _ids(handle, count: int | None = None) -> torch.Tensor:
     return t if count is None else t[:count]
 
 
-class Gym(ViewerCalls, BodyCalls):
+class Gym(ViewerCalls, BodyCalls, TendonCalls):
     _instance: Gym | None = None
 
     @classmethod

@@ -32,6 +32,7 @@ class Actor:
     dof_offset: int  # first DOF within the env
     body_offset: int  # first body within the env
     shape_offset: int  # first shape within the env
+    tendon_props: list[gt.TendonProperties] = field(default_factory=list)
 
     @property
     def self_collisions(self) -> bool:
@@ -130,6 +131,7 @@ class Sim:
             dof_offset=env.dof_count,
             body_offset=env.body_count,
             shape_offset=env.shape_count,
+            tendon_props=[deepcopy(t.props) for t in asset.tendons],
         )
         env.actors.append(actor)
         return actor.handle

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from mytasks.sim import types as gt
+from mytasks.sim.newton_backend import tendons
 from mytasks.sim.newton_backend.bodies import Bodies, add_attractor_joints
 from mytasks.sim.newton_backend.cameras import Cameras
 from mytasks.sim.newton_backend.runtime import preload_step_kernels
@@ -53,6 +54,7 @@ class World:
         self.write_dof_properties(actors)
         self.write_shape_properties(actors)
         self.bodies.write_properties(actors)
+        tendons.write_to_model(self, actors)
         self._write_poses()
         newton.eval_fk(self.model, self.state.joint_q, self.state.joint_qd, self.state)
         self.solver = self._make_solver(newton)
@@ -73,12 +75,16 @@ class World:
         gravity = tuple(sp.gravity)
         env_b = newton.ModelBuilder(up_axis=up, gravity=gravity)
         env_b.rigid_gap = 0.0
-        self.env_coords, self.env_qd, self.env_joints = [], [], []
+        self.env_coords, self.env_qd, self.env_joints, self.env_tendons = [], [], [], []
+        self.tendons_per_env = 0
         for actor in self.sim.envs[0].actors:
             self.env_coords.append(len(env_b.joint_q))
             self.env_qd.append(len(env_b.joint_qd))
             self.env_joints.append(len(env_b.joint_type))
-            env_b.add_builder(actor.asset.builder(actor.self_collisions))
+            self.env_tendons.append(self.tendons_per_env)
+            asset_b = actor.asset.builder(actor.self_collisions)
+            self.tendons_per_env += tendons.tendon_count(asset_b)
+            env_b.add_builder(asset_b)
         self.attractor_joints = add_attractor_joints(env_b, self.sim.envs[0])
         env_b.gravity = gravity  # add_builder hands each asset's default gravity on to env_b
         self.coords_per_env = len(env_b.joint_q)
@@ -221,7 +227,7 @@ class World:
         self.model.joint_q.assign(q)
         self.model.joint_X_p.assign(wp.array(x_p, dtype=wp.transform, device=self.device))
 
-    def notify_properties_changed(self, dofs=False, shapes=False, bodies=False, joints=False) -> None:
+    def notify_properties_changed(self, dofs=False, shapes=False, bodies=False, joints=False, tendons=False) -> None:
         import newton
 
         flags = 0
@@ -234,6 +240,8 @@ class World:
             flags |= newton.ModelFlags.JOINT_PROPERTIES
         if bodies:
             flags |= newton.ModelFlags.BODY_INERTIAL_PROPERTIES | newton.ModelFlags.BODY_PROPERTIES
+        if tendons:
+            flags |= newton.ModelFlags.TENDON_PROPERTIES
         if flags:
             self.solver.notify_model_changed(flags)
 
