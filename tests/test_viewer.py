@@ -307,3 +307,54 @@ def test_a_failing_viewer_is_dropped_with_one_line_and_the_task_goes_on(capsys):
             pass  # its server stopped
     finally:
         task.close()
+
+
+def _pure(image: np.ndarray, channel: int) -> int:
+    """Pixels of one strong primary colour (0 red, 1 green, 2 blue)."""
+    rgb = image[..., :3].astype(int)
+    others = [c for c in range(3) if c != channel]
+    return int(((rgb[..., channel] > 150) & (rgb[..., others[0]] < 90) & (rgb[..., others[1]] < 90)).sum())
+
+
+@pytest.mark.slow
+def test_debug_lines_show_in_the_window_until_cleared_and_a_body_takes_its_colour(display, monkeypatch):
+    """``gymutil.draw_lines`` (``gym.add_lines``) in the window, in an env's frame; ``clear_lines``
+    takes them away; ``set_rigid_body_color`` paints a body. A box without ground; the lines a
+    green wireframe sphere beside it."""
+    monkeypatch.setenv("DISPLAY", display)
+    from mytasks.sim import gymapi, gymutil
+
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline, sp.up_axis = False, gymapi.UP_AXIS_Z
+    sp.gravity = gymapi.Vec3(0.0, 0.0, 0.0)
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 1)
+    gym.create_actor(env, gym.create_box(sim, 0.2, 0.2, 0.2), gymapi.Transform(gymapi.Vec3(0, 0, 1)), "box", 0, 0)
+    gym.prepare_sim(sim)
+    gym.set_viewer_options(kind="native")
+    viewer = gym.create_viewer(sim, gymapi.CameraProperties())
+    try:
+        gym.viewer_camera_look_at(viewer, env, gymapi.Vec3(3.0, 0.0, 1.0), gymapi.Vec3(0.0, 0.0, 1.0))
+
+        def shown():
+            for _ in range(6):
+                gym.simulate(sim)
+                gym.draw_viewer(viewer, sim)
+                time.sleep(0.1)
+            return _pure(_screen(display)[:720, 320:1280], 1)
+
+        before = shown()
+        sphere = gymutil.WireframeSphereGeometry(0.4, 12, 12, None, color=(0.0, 1.0, 0.0))
+        gymutil.draw_lines(sphere, gym, viewer, env, gymapi.Transform(gymapi.Vec3(0.0, 0.6, 1.0)))
+        drawn = shown()
+        gym.clear_lines(viewer)
+        cleared = shown()
+        assert drawn > before + 300, (before, drawn)
+        assert cleared < before + 50, (before, cleared)
+        red = _pure(_screen(display)[:720, 320:1280], 0)
+        gym.set_rigid_body_color(env, 0, 0, gymapi.MESH_VISUAL, gymapi.Vec3(1.0, 0.0, 0.0))
+        shown()
+        assert _pure(_screen(display)[:720, 320:1280], 0) > red + 300, red
+    finally:
+        gym.destroy_viewer(viewer)

@@ -1,5 +1,6 @@
-"""The Gym's calls for procedural assets, joints and actuators, rigid bodies, forces, force
-sensors, attractors and aggregates (a mixin of ``gym.Gym``; see bodies.py for the physics).
+"""The Gym's calls for procedural assets, joints and actuators, rigid bodies (and their colours
+in the viewers), forces, force sensors, attractors and aggregates (a mixin of ``gym.Gym``; see
+bodies.py for the physics).
 
 Aggregates group an env's actors for PhysX's broad phase; Newton needs no such grouping, so
 ``begin_aggregate``/``end_aggregate`` accept the call and change nothing.
@@ -52,6 +53,17 @@ class BodyCalls:
     def get_asset_actuator_joint_name(self, asset: Asset, index: int) -> str:
         dof = asset.actuators[index][0]
         return asset.dof_names[dof] if dof >= 0 else ""
+
+    def set_rigid_body_color(self, env, actor, body, mesh_type, color) -> None:
+        """The colour (RGB in [0, 1]) the viewers draw the body's shapes in (its
+        visual and collision shapes alike: ``mesh_type`` is accepted as Isaac Gym takes it)."""
+        a = env.actors[actor]
+        if not 0 <= int(body) < a.asset.body_count:
+            raise IndexError(f"set_rigid_body_color: actor {a.name} has no body {body} ({a.asset.body_count} bodies)")
+        a.body_colors[int(body)] = tuple(float(c) for c in tuple(color))
+        world = self._sim_of(env).world
+        if world is not None:
+            write_body_colors(world, [a])
 
     def debug_print_asset(self, asset: Asset) -> None:
         print(f"asset {asset.path}: {asset.body_count} bodies, {asset.dof_count} DOFs, {asset.shape_count} shapes")
@@ -171,3 +183,17 @@ class BodyCalls:
 
     def end_aggregate(self, env) -> bool:
         return True
+
+
+def write_body_colors(world, actors) -> None:
+    """Writes the colours ``set_rigid_body_color`` gave ``actors``' bodies into the model."""
+    actors = [a for a in actors if a.body_colors]
+    if not actors or world.model.shape_color is None:
+        return
+    colors = world.model.shape_color.numpy()
+    for a in actors:
+        first = world.actor_first_shape(a)
+        for k, body in enumerate(a.asset.shape_body):
+            if body in a.body_colors:
+                colors[first + k] = a.body_colors[body]
+    world.model.shape_color.assign(colors)

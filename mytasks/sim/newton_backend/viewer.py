@@ -99,6 +99,8 @@ class Viewer:
         self._last_draw = -math.inf
         self._pace_start: float | None = None
         self._paced = 0
+        self._lines: list[tuple[np.ndarray, np.ndarray]] = []  # (segments (n, 2, 3) drawn, colours (n, 3))
+        self._lines_drawn = False
         props = props or gt.CameraProperties()
         self.v = self._open_window(props) if self.kind == "native" else self._open_web(int(options.port))
         self._set_scene()
@@ -208,9 +210,49 @@ class Viewer:
             v.camera.follow(type(v.camera.pos)(*self._root_of(self.follow_env)))
         v.begin_frame(self.frames * float(self.world.params.dt))
         v.log_state(self.world.state)
+        self._log_lines()
         v.end_frame()
         self.frames += 1
         self._last_draw = time.perf_counter()
+
+    # ------------------------------------------------------------------ debug lines
+    def add_lines(self, env, count: int, vertices, colors) -> None:
+        """Isaac Gym's ``add_lines``: ``count`` segments, each two points of ``vertices`` in
+        ``env``'s frame (the world's without an env), one colour (RGB in [0, 1]) each or one
+        for all; they stay drawn until ``clear_lines``."""
+        count = int(count)
+        if count <= 0:
+            return
+        seg = np.asarray(vertices, dtype=np.float32).reshape(-1, 2, 3)
+        if len(seg) < count:
+            raise ValueError(f"add_lines: {count} lines asked for, {len(seg)} given (two 3-D points each)")
+        seg = seg[:count].copy()
+        if env is not None:
+            seg += np.asarray(tuple(env.origin), dtype=np.float32)  # where the env is drawn
+        col = np.asarray(colors, dtype=np.float32).reshape(-1, 3)
+        if len(col) == 1:
+            col = np.repeat(col, count, axis=0)
+        if len(col) < count:
+            raise ValueError(f"add_lines: {count} lines need {count} colours (or one), {len(col)} given")
+        self._lines.append((seg, np.ascontiguousarray(col[:count])))
+
+    def clear_lines(self) -> None:
+        self._lines.clear()
+
+    def _log_lines(self) -> None:
+        if not self._lines and not self._lines_drawn:
+            return
+        import warp as wp
+
+        if self._lines:
+            seg = np.concatenate([s for s, _ in self._lines])
+            col = np.concatenate([c for _, c in self._lines])
+            dev = self.v.device
+            starts, ends, colours = (wp.array(a, dtype=wp.vec3, device=dev) for a in (seg[:, 0], seg[:, 1], col))
+            self.v.log_lines("/mytasks/lines", starts, ends, colours)
+        else:
+            self.v.log_lines("/mytasks/lines", None, None, None)  # clears them
+        self._lines_drawn = bool(self._lines)
 
     def _watched(self) -> bool:
         """The web viewer draws only while a browser is connected."""
@@ -329,10 +371,10 @@ class ViewerCalls:
         viewer.panels.append((str(title), list(sliders), list(notes)))
 
     def clear_lines(self, viewer) -> None:
-        pass
+        if viewer is not None:
+            viewer.clear_lines()
 
     def add_lines(self, viewer, env, num_lines, vertices, colors) -> None:
-        pass
-
-    def set_rigid_body_color(self, env, actor, body, mesh_type, color) -> None:
-        pass
+        """Draws until ``clear_lines``; without a viewer it does nothing, as in Isaac Gym."""
+        if viewer is not None:
+            viewer.add_lines(env, num_lines, vertices, colors)

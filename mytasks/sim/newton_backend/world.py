@@ -15,6 +15,7 @@ from mytasks.sim import types as gt
 from mytasks.sim.newton_backend import tendons
 from mytasks.sim.newton_backend.bodies import Bodies, add_attractor_joints
 from mytasks.sim.newton_backend.cameras import Cameras
+from mytasks.sim.newton_backend.gym_bodies import write_body_colors
 from mytasks.sim.newton_backend.runtime import preload_step_kernels
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
@@ -55,6 +56,7 @@ class World:
         self.write_shape_properties(actors)
         self.bodies.write_properties(actors)
         tendons.write_to_model(self, actors)
+        write_body_colors(self, actors)
         self._write_poses()
         newton.eval_fk(self.model, self.state.joint_q, self.state.joint_qd, self.state)
         self.solver = self._make_solver(newton)
