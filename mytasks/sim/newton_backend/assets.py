@@ -77,6 +77,8 @@ class Asset:
         self.floating = any(int(t) == int(newton.JointType.FREE) for t in b.joint_type)
         self.body_names = [_short(n) for n in b.body_label]
         self.joint_names = [_short(n) for n in b.joint_label]
+        # Isaac Gym's joints join a link to its parent link: not the root's joint to the world.
+        self.link_joints = [j for j, parent in enumerate(b.joint_parent) if parent != -1]
         self.shape_count = len(b.shape_type)
         self.shape_body = list(b.shape_body)
         file_names = _mjcf_joint_names(self.path) if self.kind == "mjcf" else {}

@@ -14,6 +14,7 @@ import torch
 
 from mytasks.sim import types as gt
 from mytasks.sim.newton_backend.assets import Asset
+from mytasks.sim.newton_backend.dynamics import DynamicsCalls
 from mytasks.sim.newton_backend.gym_bodies import BodyCalls
 from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
 from mytasks.sim.newton_backend.scene import Camera, Env, HeightField, Sim
@@ -32,7 +33,7 @@ def _ids(handle, count: int | None = None) -> torch.Tensor:
     return t if count is None else t[:count]
 
 
-class Gym(ViewerCalls, BodyCalls, TendonCalls):
+class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls):
     _instance: Gym | None = None
 
     @classmethod

@@ -30,13 +30,35 @@ class BodyCalls:
 
     # ------------------------------------------------------------------ joints, actuators, bodies
     def get_asset_joint_count(self, asset: Asset) -> int:
-        return len(asset.joint_names)
+        return len(asset.link_joints)
 
     def get_asset_joint_names(self, asset: Asset) -> list[str]:
-        return list(asset.joint_names)
+        """Joint ``i`` joins link ``i + 1`` to its parent (Isaac Gym's order; the root has none)."""
+        return [asset.joint_names[j] for j in asset.link_joints]
 
     def get_asset_joint_name(self, asset: Asset, index: int) -> str:
-        return asset.joint_names[index]
+        return self.get_asset_joint_names(asset)[index]
+
+    def get_asset_joint_dict(self, asset: Asset) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.get_asset_joint_names(asset))}
+
+    def find_asset_joint_index(self, asset: Asset, name: str) -> int:
+        return self.get_asset_joint_dict(asset).get(name, -1)
+
+    def get_actor_joint_count(self, env, actor: int) -> int:
+        return self.get_asset_joint_count(env.actors[actor].asset)
+
+    def get_actor_joint_names(self, env, actor: int) -> list[str]:
+        return self.get_asset_joint_names(env.actors[actor].asset)
+
+    def get_actor_joint_dict(self, env, actor: int) -> dict[str, int]:
+        return self.get_asset_joint_dict(env.actors[actor].asset)
+
+    def get_actor_dof_dict(self, env, actor: int) -> dict[str, int]:
+        return {n: i for i, n in enumerate(env.actors[actor].asset.dof_names)}
+
+    def get_actor_rigid_body_dict(self, env, actor: int) -> dict[str, int]:
+        return {n: i for i, n in enumerate(env.actors[actor].asset.body_names)}
 
     def get_asset_rigid_body_name(self, asset: Asset, index: int) -> str:
         return asset.body_names[index]

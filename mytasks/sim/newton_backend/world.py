@@ -15,6 +15,7 @@ from mytasks.sim import types as gt
 from mytasks.sim.newton_backend import tendons
 from mytasks.sim.newton_backend.bodies import Bodies, add_attractor_joints
 from mytasks.sim.newton_backend.cameras import Cameras
+from mytasks.sim.newton_backend.dynamics import Dynamics
 from mytasks.sim.newton_backend.gym_bodies import write_body_colors
 from mytasks.sim.newton_backend.runtime import preload_step_kernels
 from mytasks.sim.newton_backend.scene import Sim
@@ -48,6 +49,7 @@ class World:
         self.state = self.model.state()
         self.control = self.model.control()
         self.tensors = StateTensors(self)
+        self.dynamics = Dynamics(self)
         self.bodies = Bodies(self)
         # Per env DOF: what settle_substeps adds to the tasks' armature and drive damping.
         self.auto_armature, self.auto_damping = np.zeros(self.qd_per_env), np.zeros(self.qd_per_env)
