@@ -114,7 +114,9 @@ sim:
      "this engine (docs/conventions.md lists the isaacgym API it serves)"),
     ("self.gym.add_triangle_mesh(self.sim, [0.0] * 9, [0, 1, 2], gymapi.TriangleMeshParams())",
      "gym.add_triangle_mesh takes the terrain meshes that isaacgym.terrain_utils makes"),
-], ids=["missing", "in-part"])  # fmt: skip
+    ("import not_an_installed_package.sub", "needs the Python package not_an_installed_package, which is not "
+     "installed here: pip install it"),
+], ids=["missing", "in-part", "not-installed"])  # fmt: skip
 def test_an_isaacgym_call_mytasks_lacks_is_one_line_naming_it_and_the_line(call, says, tmp_path):
     checkout = tmp_path / "fork"
     (checkout / "isaacgymenvs" / "tasks").mkdir(parents=True)
