@@ -114,10 +114,15 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     from mytasks.sim import select_backend
 
     select_backend(res.physics_engine)
+    import torch
+
     from mytasks.rl import checkpoints, learners, runner
     from mytasks.tasks import build_task
 
     learner = learners.get(res.learner)
+    # Every learner, not only rl-games (which reads the same key): torch's default of a thread
+    # per core oversubscribes a small CPU as soon as anything else runs beside it (5x slower).
+    torch.set_num_threads(runner.torch_threads(res.train.params.get("torch_threads")))
     cfg.seed = res.seed = set_seed(int(res.seed), bool(res.torch_deterministic))
     if ranks:  # every rank its own seed; the run config keeps rank 0's
         res.seed = set_seed(cfg.seed + ranks.rank, bool(res.torch_deterministic))

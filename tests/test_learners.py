@@ -120,6 +120,20 @@ def test_skrl_env_splits_done_into_terminated_and_truncated():
 
 
 # ---------------------------------------------------------------- train.py with each learner
+@pytest.mark.parametrize("learner", LEARNERS)
+def test_every_learner_runs_torch_on_the_threads_the_train_file_sets(learner, tmp_path):
+    # torch's default of a thread per core made these trainings 5x slower on 2 cores whenever
+    # anything ran beside them; params.torch_threads now holds for every learner.
+    argv = train_command(*CARTPOLE, f"learner={learner}", "max_iterations=1", "+train.params.torch_threads=3")[1:]
+    probe = ("import atexit, runpy, sys, torch\n"
+             "atexit.register(lambda: print('torch threads', torch.get_num_threads()))\n"
+             f"sys.argv = {argv!r}\n"
+             "runpy.run_path(sys.argv[0], run_name='__main__')")  # fmt: skip
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert p.stdout.rstrip().endswith("torch threads 3"), p.stdout[-500:]
+
+
 @pytest.fixture(scope="module")
 def cwd(tmp_path_factory):
     return str(tmp_path_factory.mktemp("learners"))

@@ -23,7 +23,8 @@ from mytasks.rl import checkpoints
 from mytasks.utils.errors import UserError
 
 
-def _threads(setting) -> int:
+def torch_threads(setting) -> int:
+    """Threads for torch on the CPU: ``auto`` (or none) takes the rule below, a number is kept."""
     if setting not in (None, "auto"):
         return int(setting)
     cores = os.cpu_count() or 1
@@ -35,7 +36,7 @@ def _threads(setting) -> int:
 def train_params(train_cfg: dict, rl_device: str) -> dict:
     """rl-games' ``params`` from the composed train config (a plain dict, modified in place)."""
     params = train_cfg["params"]
-    params["torch_threads"] = _threads(params.get("torch_threads"))
+    params["torch_threads"] = torch_threads(params.get("torch_threads"))
     config = params["config"]
     config.setdefault("torch_compile", False)
     config["device"] = rl_device
