@@ -57,6 +57,8 @@ def _sim(tmp_path, fixed=True, n=2):
 def test_the_jacobian_and_mass_matrix_of_a_fixed_base_arm_are_the_closed_forms(tmp_path):
     gym, sim, envs = _sim(tmp_path)
     assert gym.get_actor_joint_dict(envs[0], 0) == {"shoulder": 0, "elbow": 1}
+    assert gym.get_actor_dof_dict(envs[0], 0) == {"shoulder": 0, "elbow": 1}
+    assert gym.get_actor_rigid_body_dict(envs[0], 0) == {"base": 0, "upper": 1, "fore": 2}
     dof = gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim))
     dof[:, 0] = torch.tensor(Q, dtype=torch.float32).flatten()
     dof[:, 1] = 0.0

@@ -119,10 +119,10 @@ def explain(error: BaseException, pkg: str) -> str | None:
             break
     else:
         return None
-    if pattern is _MISSING[-1] and m.group("name").split(".")[0] not in ("isaacgym", "isaacgymenvs"):
+    top = m.group("name").split(".")[0]
+    if pattern is _MISSING[-1] and top not in ("isaacgym", "isaacgymenvs"):
         # A Python package that is not installed, imported by the task file or by an importer
         # beneath a gym call (mesh assets need trimesh and pycollada): not an isaacgym gap.
-        top = m.group("name").split(".")[0]
         return (f"{where} needs the Python package {top}, which is not installed here: pip install it "
                 "(mytasks' own dependencies come with the README's install command)")  # fmt: skip
     owner = m.groupdict().get("owner", "")

@@ -55,10 +55,10 @@ class BodyCalls:
         return self.get_asset_joint_dict(env.actors[actor].asset)
 
     def get_actor_dof_dict(self, env, actor: int) -> dict[str, int]:
-        return {n: i for i, n in enumerate(env.actors[actor].asset.dof_names)}
+        return self.get_asset_dof_dict(env.actors[actor].asset)
 
     def get_actor_rigid_body_dict(self, env, actor: int) -> dict[str, int]:
-        return {n: i for i, n in enumerate(env.actors[actor].asset.body_names)}
+        return self.get_asset_rigid_body_dict(env.actors[actor].asset)
 
     def get_asset_rigid_body_name(self, asset: Asset, index: int) -> str:
         return asset.body_names[index]
