@@ -120,20 +120,6 @@ def test_skrl_env_splits_done_into_terminated_and_truncated():
 
 
 # ---------------------------------------------------------------- train.py with each learner
-@pytest.mark.parametrize("learner", LEARNERS)
-def test_every_learner_runs_torch_on_the_threads_the_train_file_sets(learner, tmp_path):
-    # torch's default of a thread per core made these trainings 5x slower on 2 cores whenever
-    # anything ran beside them; params.torch_threads now holds for every learner.
-    argv = train_command(*CARTPOLE, f"learner={learner}", "max_iterations=1", "+train.params.torch_threads=3")[1:]
-    probe = ("import atexit, runpy, sys, torch\n"
-             "atexit.register(lambda: print('torch threads', torch.get_num_threads()))\n"
-             f"sys.argv = {argv!r}\n"
-             "runpy.run_path(sys.argv[0], run_name='__main__')")  # fmt: skip
-    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    assert p.stdout.rstrip().endswith("torch threads 3"), p.stdout[-500:]
-
-
 @pytest.fixture(scope="module")
 def cwd(tmp_path_factory):
     return str(tmp_path_factory.mktemp("learners"))
@@ -292,13 +278,21 @@ WANDB_TAGS = [("rl_games", "losses/a_loss"), ("rsl_rl", "Loss/learning_rate"), (
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("learner", "tag"), WANDB_TAGS)
-def test_wandb_gets_each_learners_scalars(learner, tag, tmp_path):
-    """wandb_activate=True (offline here): the run's TensorBoard scalars reach the wandb run."""
+def test_each_learner_logs_to_wandb_and_runs_torch_on_the_threads_the_train_file_sets(learner, tag, tmp_path):
+    """wandb_activate=True (offline here): the run's TensorBoard scalars reach the wandb run. And
+    params.torch_threads holds for every learner: torch's default of a thread per core made these
+    trainings 5x slower on 2 cores whenever anything ran beside them."""
     env = dict(os.environ, WANDB_MODE="offline", WANDB_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    args = ["task=Cartpole", "headless=True", "num_envs=64", "max_iterations=3", "wandb_activate=True",
-            f"learner={learner}", "viewer=none"]  # fmt: skip
-    p = subprocess.run(train_command(*args), capture_output=True, text=True, timeout=600, cwd=str(tmp_path), env=env)
+    argv = train_command("task=Cartpole", "headless=True", "num_envs=64", "max_iterations=3", "wandb_activate=True",
+                         f"learner={learner}", "viewer=none", "++train.params.torch_threads=3")[1:]  # fmt: skip
+    probe = ("import atexit, runpy, sys, torch\n"
+             "atexit.register(lambda: print('torch threads', torch.get_num_threads()))\n"
+             f"sys.argv = {argv!r}\n"
+             "runpy.run_path(sys.argv[0], run_name='__main__')")  # fmt: skip
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=str(tmp_path),
+                       env=env)  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert p.stdout.rstrip().endswith("torch threads 3"), p.stdout[-500:]
     (record,) = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
     with open(record, "rb") as f:
         assert tag.encode() in f.read()
