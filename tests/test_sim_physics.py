@@ -182,3 +182,49 @@ def test_dof_forces_report_drive_and_effort_actuation():
     gym.refresh_dof_force_tensor(sim)
     assert forces[:, 0].tolist() == pytest.approx([1.5, -2.5])
     assert abs(forces[1, 1].item()) == pytest.approx(0.2, abs=1e-5)
+
+
+def test_a_ball_landing_fast_sinks_as_the_soft_contact_predicts_and_does_not_bounce():
+    """Contacts are MuJoCo's soft ones (solref 0.02 s, critically damped, impedance d = 0.95), not
+    PhysX's rigid ones: a body landing at speed sinks into what it lands on before it stops. The
+    contact blends its reference acceleration with the free one, x'' = (1 - d) g - 2 w x' - w² x
+    with w = 1 / 0.02 s, so the ball sinks about v / (w e), deepest at about 1 / w. It then comes
+    back out without a bounce worth the name (PhysX's restitution 0) and rests within a
+    millimetre of the surface."""
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline = False
+    sp.dt, sp.substeps, sp.up_axis = 0.001, 1, gymapi.UP_AXIS_Z
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    plane = gymapi.PlaneParams()
+    plane.normal = gymapi.Vec3(0, 0, 1)
+    gym.add_ground(sim, plane)
+    opts = gymapi.AssetOptions()
+    opts.density = 200.0  # BallBalance's ball: 0.1 m, 0.84 kg
+    ball = gym.create_sphere(sim, 0.1, opts)
+    speeds = (2.0, 5.0)
+    for i in range(len(speeds)):
+        env = gym.create_env(sim, gymapi.Vec3(0, 0, 0), gymapi.Vec3(0, 0, 0), 1)
+        gym.create_actor(env, ball, gymapi.Transform(gymapi.Vec3(0.0, 0.0, 0.1)), "ball", i, 0, 0)
+    gym.prepare_sim(sim)
+    root = gymtorch.wrap_tensor(gym.acquire_actor_root_state_tensor(sim))
+    gym.refresh_actor_root_state_tensor(sim)
+    root[:, 9] = -torch.tensor(speeds)  # touching the ground, moving down
+    gym.set_actor_root_state_tensor(sim, gymtorch.unwrap_tensor(root))
+    z = []
+    for _ in range(300):
+        gym.simulate(sim)
+        gym.refresh_actor_root_state_tensor(sim)
+        z.append(root[:, 2].clone())
+    z = torch.stack(z)
+    g, w = 0.05 * 9.81, 1.0 / 0.02
+    for i, v in enumerate(speeds):
+        a, b = -g / w**2, v - g / w  # x = g / w² + (a + b t) e^(-w t), x(0) = 0, x'(0) = v
+        t = 1.0 / w - a / b  # where x' = 0
+        deepest = g / w**2 + (a + b * t) * math.exp(-w * t)
+        sunk = 0.1 - z[:, i]
+        assert sunk.max().item() == pytest.approx(deepest, rel=0.03)
+        assert (int(sunk.argmax()) + 1) * sp.dt == pytest.approx(t, abs=0.0015)
+        after = z[int(sunk.argmax()) :, i]
+        assert after.max().item() - 0.1 < 0.1 * deepest  # back out, hardly off the ground
+        assert abs(z[-1, i].item() - 0.1) < 1e-3  # at rest on the surface
