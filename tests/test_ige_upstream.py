@@ -187,6 +187,25 @@ def test_anymal_holds_its_default_pose_height():
     assert (settled > 0.4).all()
 
 
+@pytest.mark.parametrize(
+    ("name", "extra", "cone", "impratio"),
+    [("Anymal", [], "elliptic", 10.0),  # written for PhysX: no sim.newton block
+     ("Anymal", ["+task.sim.newton.max_substeps=1"], "elliptic", 10.0),  # another newton key keeps it
+     ("Anymal", ["+task.sim.newton.cone=pyramidal"], "pyramidal", 1.0),  # a task that chooses
+     ("Cartpole", [], "pyramidal", 1.0)],  # mytasks' own (no ige_root), whose YAML chooses
+)  # fmt: skip
+def test_friction_is_stiff_unless_the_task_chooses_its_cone(name, extra, cone, impratio):
+    from omegaconf import OmegaConf
+
+    from mytasks.utils.config import compose, resolved
+
+    checkout = [f"ige_root={IGE}"] if name == "Anymal" else []
+    cfg = resolved(compose([f"task={name}", *checkout, "sim_device=cpu", "rl_device=cpu", "pipeline=cpu", *extra]))
+    sp = task("Anymal")._parse_sim_params(OmegaConf.to_container(cfg.task.sim, resolve=True))
+    assert (sp.newton.cone, sp.newton.impratio) == (cone, impratio)
+    assert sp.newton.max_substeps == (1 if "max_substeps" in " ".join(extra) else 8)
+
+
 def test_a_checkout_task_leaves_the_registered_one_in_place():
     from mytasks.tasks import isaacgym_task_map
     from mytasks.tasks.cartpole import Cartpole

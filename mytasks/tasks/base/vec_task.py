@@ -127,10 +127,12 @@ class VecTask:
         sp.use_gpu_pipeline = bool(cfg_sim.get("use_gpu_pipeline", False))
         sp.substeps = int(cfg_sim.get("substeps", 2))
         sp.gravity = gymapi.Vec3(*cfg_sim.get("gravity", [0.0, 0.0, -9.81]))
-        if "newton" not in cfg_sim and hasattr(sp, "newton"):
-            # A task written for PhysX: its contacts do not creep under sustained tangential load,
-            # MuJoCo's soft ones do unless friction is made stiff (elliptic cone, impratio 10,
-            # MuJoCo's own advice against slip). A sim.newton block in the YAML overrides this.
+        chosen = cfg_sim.get("newton") or {}
+        if hasattr(sp, "newton") and "cone" not in chosen and "impratio" not in chosen:
+            # A task that does not choose its friction cone, as none written for PhysX does (with
+            # or without other sim.newton keys, from its YAML or the command line): PhysX contacts
+            # do not creep under sustained tangential load, MuJoCo's soft ones do unless friction
+            # is made stiff (elliptic cone, impratio 10, MuJoCo's own advice against slip).
             sp.newton.cone, sp.newton.impratio = "elliptic", 10.0
         for block in ("physx", "newton"):
             target = getattr(sp, block, None)
