@@ -272,6 +272,8 @@ def _runs(cwd: str) -> set[str]:
         (["test=True", "checkpoint=README.md"], "is not a checkpoint that torch can read"),
         (["checkpoint=README.md"], "is not a checkpoint that torch can read"),  # resuming
         (["checkpoint=latest"], "error: checkpoint=latest: no run of task Cartpole with a checkpoint under runs/"),
+        (["+task.sim.newton.max_substep=4"], "key sim.newton.max_substep; did you mean sim.newton.max_substeps"),
+        (["+task.sim.newton.contact_timeconst=0"], "error: sim.newton.contact_timeconst must be a time in seconds"),
     ],
 )
 def test_bad_input_exits_with_one_line_and_no_run_directory(args, message, tmp_path):

@@ -110,6 +110,9 @@ class NewtonParams:
     auto_substeps: raise substeps where a drive is too stiff for MuJoCo's explicit stiffness.
     max_substeps: the most substeps auto_substeps raises to; DOFs still too stiff there get the
     armature and damping of an implicit drive instead (stiffness.py).
+    contact_timeconst: every contact's time constant [s], critically damped; None keeps
+    Newton's 0.02 s. Smaller is stiffer, nearer PhysX's rigid contacts; MuJoCo takes no less
+    than two substeps.
     """
 
     solver: str = "newton"
@@ -123,6 +126,7 @@ class NewtonParams:
     graph_capture: bool = True
     auto_substeps: bool = True
     max_substeps: int = 8
+    contact_timeconst: float | None = None
 
 
 @dataclass

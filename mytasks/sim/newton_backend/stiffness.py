@@ -81,3 +81,21 @@ def settle_substeps(params, solver, qd_per_env: int) -> tuple[np.ndarray, np.nda
           f"(up to {float(armature.max()):.3g} kg m^2) and damping k h, as an implicit PhysX drive has, "
           "so that their drives settle within a few substeps", flush=True)  # fmt: skip
     return armature, damping
+
+
+def set_contact_softness(params, model) -> None:
+    """``sim.newton.contact_timeconst``: every shape's contact time constant tau [s], critically
+    damped. MuJoCo's solref comes from the shapes' ke and kd (timeconst 2 / kd, dampratio
+    kd / (2 sqrt(ke))), so kd = 2 / tau and ke = 1 / tau². A body landing at v then sinks
+    about v tau / e (tests/test_sim_physics.py). MuJoCo raises tau to two substeps if lower."""
+    tau = params.newton.contact_timeconst
+    if tau is None:
+        return
+    if not float(tau) > 0.0:
+        raise ValueError(f"sim.newton.contact_timeconst must be a time in seconds above 0, got {tau}")
+    h = params.dt / max(1, params.substeps)
+    if tau < 2.0 * h:
+        print(f"mytasks: sim.newton.contact_timeconst {tau:g} s is under two substeps; MuJoCo uses {2.0 * h:g} s "
+              "(more substeps allow a stiffer contact)", flush=True)  # fmt: skip
+    model.shape_material_kd.fill_(2.0 / tau)
+    model.shape_material_ke.fill_(1.0 / tau**2)

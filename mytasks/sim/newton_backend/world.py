@@ -20,7 +20,7 @@ from mytasks.sim.newton_backend.gym_bodies import write_body_colors
 from mytasks.sim.newton_backend.runtime import preload_step_kernels
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
-from mytasks.sim.newton_backend.stiffness import settle_substeps
+from mytasks.sim.newton_backend.stiffness import set_contact_softness, settle_substeps
 from mytasks.sim.newton_backend.terrain import add_heightfield
 
 _UNLIMITED = 1.0e10
@@ -129,6 +129,7 @@ class World:
         kwargs.update(nconmax=nconmax, njmax=njmax)
         if self.sim.ground is None and self.shapes_per_env == 0:
             kwargs["disable_contacts"] = True
+        set_contact_softness(self.params, self.model)
         solver = newton.solvers.SolverMuJoCo(self.model, **kwargs)
         opt = getattr(getattr(solver, "mjw_model", None), "opt", None)
         if opt is not None and hasattr(opt, "warn_overflow"):

@@ -52,6 +52,8 @@ from mytasks.sim import gymapi
 from mytasks.tasks.base import snapshot, viewing
 from mytasks.tasks.base.nonfinite import NonFiniteGuard
 from mytasks.utils.cuda_graph import GraphedCall
+from mytasks.utils.errors import UserError
+from mytasks.utils.schema import did_you_mean
 
 _ENGINES = {"newton": "SIM_NEWTON", "physx": "SIM_PHYSX", "flex": "SIM_FLEX"}
 
@@ -144,7 +146,13 @@ class VecTask:
                 if hasattr(target, key):
                     setattr(target, key, value)
                 elif block == "newton":
-                    raise ValueError(f"unknown key sim.newton.{key}")
+                    keys = list(vars(target))
+                    raise UserError(f"unknown key sim.newton.{key}{did_you_mean(str(key), keys, 'sim.newton.')}; "
+                                    f"its keys: {', '.join(keys)}")  # fmt: skip
+        tau = getattr(getattr(sp, "newton", None), "contact_timeconst", None)
+        if tau is not None and not (isinstance(tau, int | float) and tau > 0):
+            raise UserError(f"sim.newton.contact_timeconst must be a time in seconds above 0 (0.02 is Newton's "
+                            f"default; smaller is stiffer), got {tau!r}")  # fmt: skip
         return sp
 
     def create_sim(self, compute_device: int, graphics_device: int, physics_engine, sim_params):
