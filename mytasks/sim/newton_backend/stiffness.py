@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mytasks.utils.errors import UserError
+
 
 def _stiffness_and_inertia(m) -> tuple[np.ndarray, np.ndarray]:
     """Per MuJoCo DOF: joint spring plus position-servo stiffness, and the inertia matrix's
@@ -91,11 +93,12 @@ def set_contact_softness(params, model) -> None:
     tau = params.newton.contact_timeconst
     if tau is None:
         return
-    if not float(tau) > 0.0:
-        raise ValueError(f"sim.newton.contact_timeconst must be a time in seconds above 0, got {tau}")
+    if isinstance(tau, bool) or not (isinstance(tau, int | float) and tau > 0):
+        raise UserError(f"sim.newton.contact_timeconst must be a time in seconds above 0 (0.02 is Newton's "
+                        f"default; smaller is stiffer), got {tau!r}")  # fmt: skip
     h = params.dt / max(1, params.substeps)
-    if tau < 2.0 * h:
-        print(f"mytasks: sim.newton.contact_timeconst {tau:g} s is under two substeps; MuJoCo uses {2.0 * h:g} s "
-              "(more substeps allow a stiffer contact)", flush=True)  # fmt: skip
+    if tau < 2.0 * h:  # the substeps may yet be raised (settle_substeps), which allows a stiffer one
+        print(f"mytasks: sim.newton.contact_timeconst {tau:g} s is under two substeps ({2.0 * h:g} s at "
+              f"{max(1, params.substeps)}); MuJoCo raises it to two substeps", flush=True)  # fmt: skip
     model.shape_material_kd.fill_(2.0 / tau)
     model.shape_material_ke.fill_(1.0 / tau**2)

@@ -149,10 +149,6 @@ class VecTask:
                     keys = list(vars(target))
                     raise UserError(f"unknown key sim.newton.{key}{did_you_mean(str(key), keys, 'sim.newton.')}; "
                                     f"its keys: {', '.join(keys)}")  # fmt: skip
-        tau = getattr(getattr(sp, "newton", None), "contact_timeconst", None)
-        if tau is not None and not (isinstance(tau, int | float) and tau > 0):
-            raise UserError(f"sim.newton.contact_timeconst must be a time in seconds above 0 (0.02 is Newton's "
-                            f"default; smaller is stiffer), got {tau!r}")  # fmt: skip
         return sp
 
     def create_sim(self, compute_device: int, graphics_device: int, physics_engine, sim_params):
