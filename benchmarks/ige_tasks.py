@@ -170,6 +170,7 @@ def main() -> None:
         else:
             r = train(task, root, extra, args.train_seconds, args.echo)
         r["train_args"] = extra
+        r["play_args"] = list(args.play_args)
         if "error" not in r:
             # Play in a fresh process: the engine's kernels are per process anyway.
             where = (task, root, r["run_dir"], args.play_envs, args.play_seconds, tuple(args.play_args))
