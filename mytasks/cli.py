@@ -20,7 +20,7 @@ import sys
 from omegaconf import DictConfig
 
 from mytasks.utils.config import resolved, task_files
-from mytasks.utils.errors import Interrupted, UserError, end_by_signal
+from mytasks.utils.errors import Interrupted, UserError, WriteFailed, end_by_signal
 from mytasks.utils.run_config import RUNS_DIR, load_config, make_run_dir, run_dir_of, save_run_config
 from mytasks.utils.schema import TOP_LEVEL
 
@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except WriteFailed as e:
+        if traceback:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except Interrupted as e:
         end_by_signal(e.signum)
         return 128 + e.signum  # not reached: the signal ends the process
@@ -120,6 +125,8 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     from mytasks.tasks import build_task
 
     learner = learners.get(res.learner)
+    if hasattr(learner, "check_settings"):  # what the learner's library would build from names in its config
+        learner.check_settings(res)
     # Every learner, not only rl-games (which reads the same key): torch's default of a thread
     # per core oversubscribes a small CPU as soon as anything else runs beside it (5x slower).
     torch.set_num_threads(runner.torch_threads(res.train.params.get("torch_threads")))
@@ -135,16 +142,21 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
             which = "best" if res.test and os.path.basename(ckpt) == f"{name}.pth" else "last"
             print(f"mytasks: {'playing' if res.test else 'resuming from'} {ckpt} (the {which} checkpoint of that run)")
         state = learner.load(ckpt, trust=bool(res.trust_checkpoint))
+        trained_on = state.get("task")
+        if isinstance(trained_on, str) and trained_on != str(res.task.name):
+            print(f"mytasks: {ckpt} was trained on task {trained_on}; using it on {res.task.name}")
         epochs, max_epochs = int(state.get("epoch", 0)), int(res.train.params.config.max_epochs)
         if not res.test and epochs >= max_epochs:
             raise UserError(f"{ckpt} has trained {epochs} epochs already and max_iterations is {max_epochs}; "
                             f"pass max_iterations=N with N > {epochs} to train on")  # fmt: skip
+    export_to = ""
     if res.export:
         if not res.test:
             raise UserError("export=True exports a checkpoint that is played: add test=True checkpoint=<file or run>")
-        from mytasks.deploy.export import check_packages
+        from mytasks.deploy import export
 
-        check_packages()
+        export.check_packages()
+        export_to = export.export_dir(ckpt, run_dir_of(ckpt), RUNS_DIR, res.task.name, str(res.export_dir))
     if res.capture_video:
         from mytasks.tasks.base.video import check_encoder
 
@@ -153,7 +165,7 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     if res.test:
         player = learner.player(task, res, state, ckpt)
         if res.export:
-            _export(player, ckpt, task, res)
+            _export(player, ckpt, task, res, export_to)
         if res.play_episodes == 0:
             return
         played_run = run_dir_of(ckpt) or RUNS_DIR
@@ -190,8 +202,8 @@ def _train_elsewhere(learner, task, cfg: DictConfig, state: dict | None, argv: l
         _train(learner, task, cfg, state, os.path.join(scratch, "run"), argv)
 
 
-def _export(player, ckpt: str, task, cfg: DictConfig) -> None:
-    """``export=True``: the played policy as ONNX, TorchScript and a deploy manifest (``deploy/``)."""
+def _export(player, ckpt: str, task, cfg: DictConfig, out: str) -> None:
+    """``export=True``: the played policy as ONNX, TorchScript and a deploy manifest in ``out`` (``deploy/``)."""
     from mytasks.deploy import export
 
     if player.actor is None:
@@ -200,7 +212,6 @@ def _export(player, ckpt: str, task, cfg: DictConfig) -> None:
     if player.episodes_ended is not None:
         raise UserError(f"{ckpt} is a recurrent policy (train.params.network.rnn); export=True exports "
                         "feed-forward policies, whose action depends on the observation alone")  # fmt: skip
-    out = export.export_dir(ckpt, run_dir_of(ckpt), RUNS_DIR, cfg.task.name, str(cfg.export_dir))
     export.export(player.actor, task, ckpt, out)
 
 

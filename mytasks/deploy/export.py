@@ -9,7 +9,11 @@ does not), and the task's clip to ±``clipActions``.
 ``deploy.yaml`` is everything a deploy loop needs besides the weights; a task provides its
 part with ``deploy_info()`` (``tasks/go2.py``), and a task without it gets the minimal
 manifest, which says so. The export directory is written beside itself and swapped in
-whole, so an existing export is replaced atomically.
+whole, so an existing export is replaced atomically. Only an earlier export is replaced: each
+carries the marker file ``.mytasks-export``, and any other existing target (a folder of yours,
+a file, the run itself) is refused untouched. A symbolic link is followed to its folder and
+left in place; an export killed midway leaves a ``.<name>.partial-<pid>-*`` folder that the
+next export to the same place removes.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import shutil
 import tempfile
+import xml.etree.ElementTree as ET
 
 import torch
 import yaml
@@ -94,14 +100,45 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
+MARKER = ".mytasks-export"
+_MARKER_TEXT = "A policy export written by mytasks (export=True); a later export to this folder replaces it whole.\n"
+
+
 def export_dir(checkpoint: str, run_dir: str | None, runs_dir: str, task_name: str, chosen: str = "") -> str:
-    """``export_dir=`` if given, else ``<run>/exported``, else ``runs/exported/<task>_<stem>``."""
+    """``export_dir=`` if given, else ``<run>/exported``, else ``runs/exported/<task>_<stem>``;
+    checked (``check_target``) before anything is built."""
     if chosen:
-        return chosen
-    if run_dir is not None:
-        return os.path.join(run_dir, "exported")
-    stem = os.path.splitext(os.path.basename(checkpoint))[0]
-    return os.path.join(runs_dir, "exported", f"{task_name}_{stem}")
+        out = os.path.expanduser(chosen)
+    elif run_dir is not None:
+        out = os.path.join(run_dir, "exported")
+    else:
+        stem = os.path.splitext(os.path.basename(checkpoint))[0]
+        out = os.path.join(runs_dir, "exported", f"{task_name}_{stem}")
+    check_target(out)
+    return out
+
+
+def is_export(path: str) -> bool:
+    """Whether ``path`` is a folder that an earlier export wrote (it holds the marker file)."""
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, MARKER))
+
+
+def check_target(out_dir: str) -> None:
+    """An export may go to a new path, an empty folder or an earlier export; anything else
+    that exists there is refused in one line and left as it is."""
+    real = os.path.realpath(out_dir)
+    if not os.path.lexists(real):
+        parent = os.path.dirname(real)
+        while parent and not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if parent and not os.path.isdir(parent):
+            raise UserError(f"export_dir={out_dir}: {parent} is a file, not a folder; name a new folder")
+        return
+    if os.path.isdir(real) and (is_export(real) or not os.listdir(real)):
+        return
+    what = "a file" if not os.path.isdir(real) else "a folder that is not an earlier export of mytasks"
+    raise UserError(f"export_dir={out_dir} is {what}, and export replaces only its own exports (they hold "
+                    f"{MARKER}); name a new folder, such as export_dir={os.path.join(out_dir, 'policy_export')}")
 
 
 def manifest(task, checkpoint: str) -> tuple[dict, bool]:
@@ -144,17 +181,22 @@ def export(player, task, checkpoint: str, out_dir: str, samples: torch.Tensor | 
         space = (player.actions_low.cpu(), player.actions_high.cpu()) if player.clip_actions else None
         policy = Policy(player.model, task.clip_obs, task.clip_actions, space).cpu().eval()
     example = samples[:4].cpu() if samples is not None else torch.zeros(4, task.num_obs)
-    parent = os.path.dirname(os.path.abspath(out_dir)) or "."
+    shown, out_dir = out_dir, os.path.realpath(out_dir)  # a symbolic link stays, pointing at the new export
+    check_target(out_dir)
+    parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
+    _remove_partial(out_dir)
     m, complete = manifest(task, checkpoint)
     if isinstance(policy, ActorPolicy):
         m["policy"]["folded_in"] = ["observation clip", "the learner's input normaliser, if any", "mean action",
                                     "action clip of the task (clipActions)"]  # fmt: skip
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.", dir=parent)
+    tmp = tempfile.mkdtemp(prefix=f"{_partial_prefix(out_dir)}{os.getpid()}-", dir=parent)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # a directory as any other, not mkdtemp's private one
     try:
+        with open(os.path.join(tmp, MARKER), "w") as f:
+            f.write(_MARKER_TEXT)
         with torch.no_grad():
             torch.onnx.export(policy, (example,), os.path.join(tmp, "policy.onnx"), input_names=["obs"],
                               output_names=["actions"], dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}},
@@ -165,34 +207,114 @@ def export(player, task, checkpoint: str, out_dir: str, samples: torch.Tensor | 
         onnx.checker.check_model(os.path.join(tmp, "policy.onnx"), full_check=True)
         traced.save(os.path.join(tmp, "policy.pt"))
         urdf = m.get("robot", {}).get("urdf")
-        if urdf:  # the export carries its robot: sim2sim and deploy code need nothing else
-            os.makedirs(os.path.join(tmp, "robot"))
-            shutil.copy2(urdf, os.path.join(tmp, "robot", os.path.basename(urdf)))
+        if urdf:  # the export carries its robot, meshes included: sim2sim and deploy code need nothing else
+            copy_robot(urdf, os.path.join(tmp, "robot"))
             m["robot"]["urdf_source"] = os.path.abspath(urdf)
             m["robot"]["urdf"] = f"robot/{os.path.basename(urdf)}"
         with open(os.path.join(tmp, "deploy.yaml"), "w") as f:
             yaml.safe_dump(m, f, sort_keys=False, allow_unicode=True)
-        _swap_in(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"exported to {out_dir}: policy.onnx, policy.pt (TorchScript), deploy.yaml", flush=True)
+    try:
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        if os.path.lexists(tmp) and is_export(tmp) and os.path.realpath(tmp) != out_dir:
+            shutil.rmtree(tmp, ignore_errors=True)  # the new export, not swapped in
+        raise
+    print(f"exported to {shown}: policy.onnx, policy.pt (TorchScript), deploy.yaml", flush=True)
     if not complete:
         print(f"mytasks: {m['note']}; the manifest is the minimal one", flush=True)
     return m
 
 
+def copy_robot(urdf: str, dest: str) -> None:
+    """The URDF into ``dest`` with every mesh it names, found as MuJoCo and Newton find them
+    (relative to the URDF's folder; ``package://<pkg>/`` from the folder above it or the URDF's
+    own), copied under ``dest/meshes/`` and named there by a relative path."""
+    os.makedirs(os.path.join(dest, "meshes"))
+    tree = ET.parse(urdf)
+    here = os.path.dirname(os.path.abspath(urdf))
+    taken: dict[str, str] = {}
+    for mesh in tree.getroot().iter("mesh"):
+        name = mesh.get("filename")
+        if not name:
+            continue
+        source = _mesh_source(name, here)
+        if source not in taken:
+            stem, ext = os.path.splitext(os.path.basename(source))
+            target, k = f"meshes/{stem}{ext}", 1
+            while target in taken.values():
+                k += 1
+                target = f"meshes/{stem}_{k}{ext}"
+            shutil.copy2(source, os.path.join(dest, target))
+            taken[source] = target
+        mesh.set("filename", taken[source])
+    if not taken:
+        os.rmdir(os.path.join(dest, "meshes"))
+    tree.write(os.path.join(dest, os.path.basename(urdf)), encoding="utf-8", xml_declaration=True)
+
+
+def _mesh_source(name: str, here: str) -> str:
+    if name.startswith("file://"):
+        name = name[len("file://"):]
+    candidates = []
+    if name.startswith("package://"):
+        rest = name[len("package://"):].split("/", 1)[-1]
+        candidates = [os.path.join(os.path.dirname(here), rest), os.path.join(here, rest)]
+    else:
+        candidates = [os.path.join(here, name)]
+    for path in candidates:
+        if os.path.isfile(path):
+            return os.path.realpath(path)
+    raise UserError(f"the robot's URDF names the mesh {name}, which is not at {candidates[0]}; export copies the "
+                    "meshes beside the URDF, so they must be where the URDF says")
+
+
+def _partial_prefix(out_dir: str) -> str:
+    return f".{os.path.basename(out_dir)}.partial-"
+
+
+def _remove_partial(out_dir: str) -> None:
+    """Folders that an export to ``out_dir`` left when it was killed midway (their process is gone)."""
+    parent, prefix = os.path.dirname(out_dir), _partial_prefix(out_dir)
+    for name in os.listdir(parent):
+        m = re.fullmatch(re.escape(prefix) + r"(\d+)-\w+(\.old)?", name)
+        path = os.path.join(parent, name)
+        if not m or os.path.islink(path) or not is_export(path) or _alive(int(m.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not exporting there yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _swap_in(tmp: str, out_dir: str) -> None:
-    """Puts the finished directory ``tmp`` at ``out_dir``. An old export there is exchanged
-    with it in one step (Linux's renameat2 RENAME_EXCHANGE), elsewhere renamed aside first."""
-    if not os.path.isdir(out_dir):
+    """Puts the finished directory ``tmp`` at ``out_dir``. An earlier export there (or an empty
+    folder) is exchanged with it in one step (Linux's renameat2 RENAME_EXCHANGE), elsewhere
+    renamed aside first, and only then removed; anything else there is left untouched."""
+    if not os.path.lexists(out_dir):
         os.rename(tmp, out_dir)
         return
+    check_target(out_dir)  # again, just before: a folder that appeared since is never replaced
+    empty = not is_export(out_dir)
     if not _exchange(tmp, out_dir):
         os.rename(out_dir, f"{tmp}.old")
         os.rename(tmp, out_dir)
         tmp = f"{tmp}.old"
-    shutil.rmtree(tmp, ignore_errors=True)  # now the old export
+    if empty:
+        os.rmdir(tmp)  # fails, and so keeps it, should a file have appeared in it
+    elif is_export(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)  # now the old export
 
 
 def _exchange(a: str, b: str) -> bool:

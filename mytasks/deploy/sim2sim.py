@@ -13,10 +13,16 @@ torques ``kp (target - q) - kd qd``, clipped to the effort limits, with ``target
 scale * action``. The observation is assembled term by term from the manifest's layout.
 
 It ends with one line: ``sim2sim: seconds=<s> mean_vx=<m/s> mean_vy=<m/s>
-mean_yaw_rate=<rad/s> fell=<0|1>``. The robot starts standing and its command rises from
-zero over the first second; the means are of the base-frame velocities after two seconds.
-fell=1 when roll or pitch passed the manifest's
-termination limits or the base dropped below a third of its starting height.
+mean_yaw_rate=<rad/s> fell=<0|1> diverged=<0|1>``. The robot starts standing and its command
+rises from zero over the first second; the means are of the base-frame velocities after two
+seconds. fell=1 when roll or pitch passed the manifest's termination limits or the base
+dropped below a third of its starting height; diverged=1 (and fell=0) when the simulation
+itself blew up: a non-finite state or action, or MuJoCo's own instability warning; sim2sim
+then also says so on stderr and exits with 1.
+
+The export folder is all it reads: the manifest's files and the URDF's meshes are paths
+inside that folder (relative, no ``..``), resolved against it, never the working directory.
+A malformed manifest, model or URDF is one line on stderr with exit code 2.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ import os
 import sys
 
 import numpy as np
-import yaml
 
 SIM_DT = 0.002
 RAMP = 1.0  # [s] the command rises from zero to its value over the first second
@@ -43,12 +48,38 @@ def _quat_rotate_inverse(q_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
     return r.T @ v
 
 
-def _floating(urdf: str) -> str:
-    """The URDF with its root link hung on a floating joint (MuJoCo's importer fixes a root)."""
+class ExportError(Exception):
+    """The export folder cannot be run: the message is the one line sim2sim prints."""
+
+
+def inside(export_dir: str, name, what: str) -> str:
+    """``name`` (a path from the manifest or the URDF) as a file inside ``export_dir``."""
+    if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        raise ExportError(f"{what} is '{name}'; sim2sim takes only relative paths inside the export folder")
+    path = os.path.join(export_dir, name)
+    real, root = os.path.realpath(path), os.path.realpath(export_dir)
+    if os.path.commonpath([real, root]) != root:
+        raise ExportError(f"{what} '{name}' leads out of the export folder (a link); sim2sim reads only inside it")
+    if not os.path.isfile(path):
+        raise ExportError(f"{what} '{name}' is not in the export folder; export again to write it")
+    return real
+
+
+def _floating(urdf: str, export_dir: str) -> str:
+    """The URDF with its root link hung on a floating joint (MuJoCo's importer fixes a root) and
+    its meshes named by their paths inside the export (MuJoCo would read them from the working
+    directory when the model is compiled from a string)."""
     import xml.etree.ElementTree as ET
 
-    tree = ET.parse(urdf)
+    try:
+        tree = ET.parse(urdf)
+    except ET.ParseError as e:
+        raise ExportError(f"{urdf} is not a readable URDF ({e})") from None
     robot = tree.getroot()
+    here = os.path.relpath(os.path.dirname(urdf), os.path.realpath(export_dir))
+    for mesh in robot.iter("mesh"):
+        name = os.path.normpath(os.path.join(here, mesh.get("filename", "")))
+        mesh.set("filename", inside(export_dir, name, f"the URDF's mesh {mesh.get('filename')!r}"))
     children = {j.find("child").get("link") for j in robot.iter("joint")}
     root = next(link.get("name") for link in robot.iter("link") if link.get("name") not in children)
     ET.SubElement(robot, "link", name=_ROOT_LINK)
@@ -67,22 +98,62 @@ def gait_phase(steps: int, dt: float, period: float) -> np.ndarray:
     return np.array([math.sin(2 * math.pi * phase), math.cos(2 * math.pi * phase)])
 
 
+def _first(e: BaseException) -> str:
+    lines = [t.strip() for t in str(e).splitlines() if t.strip()]
+    return lines[0][:200] if lines else type(e).__name__
+
+
+def read_manifest(export_dir: str) -> dict:
+    """``deploy.yaml``, checked: a mapping, of a sane size, its numbers where numbers belong."""
+    from mytasks.utils.yaml_files import YamlRefused, safe_load
+
+    path = os.path.join(export_dir, "deploy.yaml")
+    try:
+        m = safe_load(path)
+    except YamlRefused as e:
+        raise ExportError(str(e)) from None
+    if not isinstance(m, dict) or not isinstance(m.get("files"), dict) or not isinstance(m.get("control"), dict):
+        raise ExportError(f"{path} is not a deploy manifest of mytasks (no files or control); export again")
+    if "joints" not in m:
+        return m
+    try:
+        j, names = m["joints"], list(m["joints"]["policy_order"])
+        numbers = [float(m["control"]["dt"]), float(m["action"]["scale"])]
+        for key in ("default_angles", "kp", "kd", "effort_limit"):
+            numbers += [float(j[key][n]) for n in names]
+        for key in ("base_init_pos", "base_init_rot_xyzw"):
+            numbers += [float(v) for v in m["robot"][key]]
+        for term in m["observations"]:
+            str(term["name"]), int(term["size"]), np.asarray(term["scale"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise ExportError(f"{path} is malformed ({type(e).__name__}: {_first(e)}); export again") from None
+    if not np.isfinite(numbers).all() or float(m["control"]["dt"]) <= 0:
+        raise ExportError(f"{path} holds a non-finite number, or a control.dt that is not positive; export again")
+    return m
+
+
 class Sim2Sim:
     def __init__(self, export_dir: str, joint_order: list[str] | None = None):
         import mujoco
         import onnxruntime
 
         self.mujoco = mujoco
-        with open(os.path.join(export_dir, "deploy.yaml")) as f:
-            self.m = m = yaml.safe_load(f)
+        self.m = m = read_manifest(export_dir)
         if "joints" not in m or "observations" not in m:
-            raise SystemExit(f"{export_dir}/deploy.yaml has no joints or observation layout: "
-                             f"{m.get('note', 'this task exported no deploy information')}")  # fmt: skip
-        self.policy = onnxruntime.InferenceSession(os.path.join(export_dir, m["files"]["onnx"]),
-                                                   providers=["CPUExecutionProvider"])  # fmt: skip
+            raise ExportError(f"{export_dir}/deploy.yaml has no joints or observation layout: "
+                              f"{m.get('note', 'this task exported no deploy information')}")  # fmt: skip
+        onnx_file = inside(export_dir, m.get("files", {}).get("onnx"), "the manifest's files.onnx")
+        try:
+            self.policy = onnxruntime.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own error types
+            raise ExportError(f"{onnx_file} is not a model onnxruntime can run ({_first(e)})") from None
         j = m["joints"]
         self.names = list(joint_order or j["policy_order"])
-        spec = mujoco.MjSpec.from_string(_floating(os.path.join(export_dir, m["robot"]["urdf"])))
+        urdf = inside(export_dir, m.get("robot", {}).get("urdf"), "the manifest's robot.urdf")
+        try:
+            spec = mujoco.MjSpec.from_string(_floating(urdf, export_dir))
+        except ValueError as e:  # MuJoCo's compiler
+            raise ExportError(f"MuJoCo cannot load {urdf} ({_first(e)})") from None
         spec.option.timestep = SIM_DT
         robot_self = bool(m["robot"].get("self_collisions", False))
         for g in spec.geoms:
@@ -99,7 +170,7 @@ class Sim2Sim:
         jid = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in self.names]
         if min(jid) < 0:
             missing = [n for n, i in zip(self.names, jid, strict=True) if i < 0]
-            raise SystemExit(f"the URDF has no joints {missing}")
+            raise ExportError(f"the URDF has no joints {missing}")
         self.qadr = np.array([self.model.jnt_qposadr[i] for i in jid])
         self.vadr = np.array([self.model.jnt_dofadr[i] for i in jid])
         # The manifest's numbers, looked up by name in the policy's order.
@@ -144,10 +215,10 @@ class Sim2Sim:
         parts = []
         for term in self.m["observations"]:
             if term["name"] not in terms:
-                raise SystemExit(f"sim2sim does not know the observation term '{term['name']}'")
+                raise ExportError(f"sim2sim does not know the observation term '{term['name']}'")
             value = np.asarray(terms[term["name"]], dtype=np.float64) * np.asarray(term["scale"], dtype=np.float64)
             if value.shape != (int(term["size"]),):
-                raise SystemExit(f"observation term {term['name']}: size {value.shape} is not {term['size']}")
+                raise ExportError(f"observation term {term['name']}: size {value.shape} is not {term['size']}")
             parts.append(value)
         return np.concatenate(parts).astype(np.float32)
 
@@ -162,6 +233,14 @@ class Sim2Sim:
             tau = self.kp * (target - d.qpos[self.qadr]) - self.kd * d.qvel[self.vadr]
             d.qfrc_applied[self.vadr] = np.clip(tau, -self.effort, self.effort)
             self.mujoco.mj_step(self.model, d)
+
+    def diverged(self) -> bool:
+        """The simulation blew up: a non-finite state or action, or MuJoCo's warning that its
+        accelerations went bad (it then resets the state itself)."""
+        d = self.data
+        bad_qacc = int(d.warning[self.mujoco.mjtWarning.mjWARN_BADQACC].number)
+        return bad_qacc > 0 or not (np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all()
+                                    and np.isfinite(self.actions).all())  # fmt: skip
 
     def fallen(self) -> bool:
         w, x, y, z = self.data.qpos[3:7]
@@ -179,11 +258,14 @@ def run(export_dir: str, command=(0.0, 0.0, 0.0), seconds: float = 10.0, video: 
     goal = np.asarray(command, dtype=np.float64)
     dt = s.decimation * SIM_DT
     steps = int(round(seconds / dt))
-    lin_sum, ang_sum, counted, fell = np.zeros(3), np.zeros(3), 0, False
+    lin_sum, ang_sum, counted, fell, diverged = np.zeros(3), np.zeros(3), 0, False, False
     frames = _Video(s, video, 1.0 / dt) if video else None
     for i in range(steps):
         s.command = goal * min(1.0, i * dt / RAMP)  # from standing still, as a robot is started
         s.step()
+        if s.diverged():
+            diverged = True
+            break
         if frames:
             frames.add()
         if (i + 1) * dt > min(SETTLE, seconds / 2):
@@ -196,7 +278,7 @@ def run(export_dir: str, command=(0.0, 0.0, 0.0), seconds: float = 10.0, video: 
         frames.close()
     n = max(counted, 1)
     return {"seconds": round((i + 1) * dt, 3), "mean_vx": lin_sum[0] / n, "mean_vy": lin_sum[1] / n,
-            "mean_yaw_rate": ang_sum[2] / n, "fell": int(fell)}  # fmt: skip
+            "mean_yaw_rate": ang_sum[2] / n, "fell": int(fell), "diverged": int(diverged)}  # fmt: skip
 
 
 class _Video:
@@ -285,10 +367,18 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print(f"error: sim2sim needs the {module} package: pip install {module}", file=sys.stderr)
             return 2
-    if args.viewer:
-        watch(args.export_dir, args.command)
-        return 0
-    r = run(args.export_dir, args.command, args.seconds, args.video)
+    try:
+        if args.viewer:
+            watch(args.export_dir, args.command)
+            return 0
+        r = run(args.export_dir, args.command, args.seconds, args.video)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"sim2sim: seconds={r['seconds']:g} mean_vx={r['mean_vx']:.3f} mean_vy={r['mean_vy']:.3f} "
-          f"mean_yaw_rate={r['mean_yaw_rate']:.3f} fell={r['fell']}")  # fmt: skip
+          f"mean_yaw_rate={r['mean_yaw_rate']:.3f} fell={r['fell']} diverged={r['diverged']}")  # fmt: skip
+    if r["diverged"]:
+        print(f"sim2sim: the simulation diverged after {r['seconds']:g} s (non-finite state, or MuJoCo's "
+              "instability warning); check the manifest's gains, limits and control.dt", file=sys.stderr)  # fmt: skip
+        return 1
     return 0

@@ -26,7 +26,8 @@ def resolve(path: str, name: str | None = None, last: bool = False) -> str:
     """A .pth file from ``path``: the file itself, or for a run directory its best checkpoint
     (``nn/<name>.pth``) or, with ``last`` (resuming) or when no best was saved, the one of the
     highest epoch. Relative paths are tried from the working directory, then from the project
-    (for the checkpoints under assets/checkpoints)."""
+    (for the checkpoints under assets/checkpoints). Only regular files count: a folder or a
+    pipe named ``*.pth`` is no checkpoint."""
     path = os.path.expanduser(str(path))
     in_project = os.path.join(PROJECT_DIR, path)
     if not os.path.exists(path) and not os.path.isabs(path) and os.path.exists(in_project):
@@ -35,11 +36,14 @@ def resolve(path: str, name: str | None = None, last: bool = False) -> str:
         raise UserError(f"checkpoint not found: {path}; pass a .pth file, a run directory under runs/, or latest")
     if os.path.isfile(path):
         return path
+    if not os.path.isdir(path):
+        raise UserError(f"checkpoint {path} is not a regular file (a pipe or a device); pass a .pth file or a run "
+                        "directory")  # fmt: skip
     nn = os.path.join(path, "nn") if os.path.isdir(os.path.join(path, "nn")) else path
     best = os.path.join(nn, f"{name}.pth") if name else None
     if not last and best and os.path.isfile(best):
         return best
-    found = glob.glob(os.path.join(nn, "*.pth"))
+    found = [p for p in glob.glob(os.path.join(nn, "*.pth")) if os.path.isfile(p)]
     if not found:
         raise UserError(f"no checkpoint (*.pth) in {path}; pass a .pth file or a run directory")
     return max(found, key=lambda p: (_epoch_of(p), os.path.getmtime(p)))
@@ -67,8 +71,8 @@ def load(path: str, trust: bool = False, key: str = "model") -> dict:
         else:
             with torch.serialization.safe_globals(_allowed_globals()):
                 state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        needs = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+    except pickle.UnpicklingError as e:  # torch words a refused global two ways, by whether its module is blocked
+        needs = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(e))
         if not needs:  # not a pickle at all, or one that weights_only cannot parse
             raise UserError(f"{path} is not a checkpoint that torch can read ({type(e).__name__})") from None
         raise UserError(
@@ -78,10 +82,49 @@ def load(path: str, trust: bool = False, key: str = "model") -> dict:
     except Exception as e:  # torch raises many types for a file that is not a checkpoint
         raise UserError(f"{path} is not a checkpoint that torch can read ({type(e).__name__})") from None
     if not isinstance(state, dict) or key not in state:
-        wrote = state.get("learner") if isinstance(state, dict) else None
-        hint = f" (learner={wrote} wrote it)" if wrote else ""
+        wrote = writer(state) if isinstance(state, dict) else None
+        hint = f"; learner={wrote} wrote it: play or resume it with learner={wrote}" if wrote else ""
         raise UserError(f"{path} is not a checkpoint of this learner: it has no '{key}' entry{hint}")
+    check_stamp(state, path)
     return state
+
+
+def stamp(state: dict, learner: str, epoch: int, task) -> dict:
+    """``state`` with the entries that say who wrote it, as every learner's checkpoint carries
+    them: the learner, the task, the epoch and the observation and action counts."""
+    cfg = getattr(task, "cfg", None)
+    name = cfg.get("name") if isinstance(cfg, dict) else None
+    state.update(learner=learner, task=str(name or type(task).__name__), epoch=int(epoch),
+                 spaces={"obs": int(task.num_obs), "actions": int(task.num_actions)})  # fmt: skip
+    return state
+
+
+def writer(state: dict) -> str | None:
+    """The learner that wrote a checkpoint: its stamp, or rl_games for rl-games' own (unstamped) files."""
+    stamped = state.get("learner")
+    if isinstance(stamped, str):
+        return stamped
+    return "rl_games" if "model" in state else None
+
+
+def check_stamp(state: dict, path: str) -> None:
+    """The entries that say who wrote a checkpoint, where it has them: a learner's name, an
+    epoch >= 0, and the observation and action counts as whole numbers >= 1."""
+    bad = None
+    if "learner" in state and not isinstance(state["learner"], str):
+        bad = f"learner {state['learner']!r}"
+    for key in ("epoch", "iter", "frame"):  # rsl_rl counts its iterations in "iter", rl-games its frames
+        value = state.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            bad = f"{key} {value!r}"
+    spaces = state.get("spaces", {})
+    if not isinstance(spaces, dict) or any(
+        isinstance(spaces.get(k), bool) or not isinstance(spaces.get(k, 1), int) or spaces.get(k, 1) < 1
+        for k in ("obs", "actions")
+    ):
+        bad = f"spaces {spaces!r}"
+    if bad is not None:
+        raise UserError(f"{path} is damaged: its {bad} is not what mytasks writes; use another checkpoint of the run")
 
 
 def save(state: dict, path: str) -> None:

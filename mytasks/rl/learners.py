@@ -17,6 +17,7 @@ and ``spaces`` (observations and actions), which say on load whether they fit th
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -26,7 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mytasks.utils.errors import Interrupted, UserError, end_by_signal
+from mytasks.rl import checkpoints
+from mytasks.utils.errors import STOP_REQUESTED, Interrupted, UserError, end_by_signal, first_line
 
 # learner -> (module, the package it imports, its distribution, the version its module was
 # written against: the pin in pyproject.toml)
@@ -96,19 +98,33 @@ def checkpoint_path(run_dir: str, name: str, epoch: int, interrupted: bool = Fal
     return os.path.join(run_dir, "nn", f"last_{name}_ep_{epoch}" + ("_interrupted" if interrupted else "") + ".pth")
 
 
-def stamp(state: dict, learner: str, epoch: int, task) -> dict:
-    """``state`` with the entries every learner's checkpoint carries."""
-    state.update(learner=learner, epoch=int(epoch), spaces={"obs": int(task.num_obs), "actions": int(task.num_actions)})
-    return state
-
-
 def check_state(state: dict, path: str, learner: str, expected_key: str) -> dict:
     """``state`` if learner ``learner`` wrote it, else one line that says which learner did."""
-    wrote = state.get("learner", "rl_games" if "model" in state else None)
+    wrote = checkpoints.writer(state)
     if wrote != learner or expected_key not in state:
         hint = f"; play or resume it with learner={wrote}" if wrote else ""
         raise UserError(f"{path} is not a {learner} checkpoint{hint}")
     return state
+
+
+@contextlib.contextmanager
+def restoring(path: str):
+    """Around putting a checkpoint's entries into a learner's networks: a file whose entries
+    do not fit them (damaged, or of other network settings) is one line, not the library's."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+        raise UserError(f"{path} does not fit this run's networks ({type(e).__name__}: {first_line(e)[:200]}); "
+                        "it is damaged or was trained with other network settings: pick another checkpoint, "
+                        "or play it with its own run directory") from None  # fmt: skip
+
+
+def saves_at(epoch: int, every: int, last: bool) -> bool:
+    """Whether a periodic checkpoint is due: every ``every`` epochs, and at the last one;
+    ``every`` 0 saves only the last (rl-games' meaning of save_frequency 0)."""
+    return last or (every > 0 and epoch % every == 0)
 
 
 def check_spaces(state: dict, path: str, task) -> None:
@@ -134,6 +150,7 @@ class Signals:
         if self.requested is not None:
             end_by_signal(signum, cleanup=False)
         self.requested = signum
+        STOP_REQUESTED.set()
         name = signal.Signals(signum).name
         # to the process's stdout, also while a learner's own console output is redirected
         print(f"\n{name}: saving a checkpoint at the end of this epoch (again to quit at once)",

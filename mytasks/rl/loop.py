@@ -14,7 +14,9 @@ rl-games 1.6.5's own ``train()`` is replaced (its epoch, ``train_epoch``, is kep
 - envs whose physics blew up (NaN/Inf; see ``tasks/base/nonfinite.py``) are counted every
   epoch; when more than ``nan_guard.max_fraction`` of them blow up for ``nan_guard.epochs``
   epochs in a row, the last good state is saved and training stops with one line;
-- the console shows one line per epoch (rl-games' own lines with ``verbose=True``).
+- the console shows one line per epoch (rl-games' own lines with ``verbose=True``);
+- a TensorBoard file that cannot be written (``summaries.py``) ends training with one line,
+  after saving a checkpoint if the disk still takes one.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from rl_games.common.a2c_common import print_statistics
 
 from mytasks.rl import checkpoints, distributed
 from mytasks.rl.learners import Progress, Signals, blew_up, viewer_closed_line
+from mytasks.rl.summaries import SummariesFailed
 from mytasks.tasks.base.nonfinite import BlowUps
-from mytasks.utils.errors import Interrupted
+from mytasks.utils.errors import Interrupted, WriteFailed
 
 _METERS = ("game_rewards", "game_shaped_rewards", "game_lengths")
 _ROLLOUT = ("dones", "current_rewards", "current_shaped_rewards", "current_lengths")
@@ -84,7 +87,7 @@ class TrainLoop:
             "meters": {k: (getattr(self, k).mean.cpu(), int(getattr(self, k).current_size)) for k in _METERS},
             "env": task.snapshot() if with_env and hasattr(task, "snapshot") else None,
         }
-        return state
+        return checkpoints.stamp(state, "rl_games", int(state["epoch"]), task) if task is not None else state
 
     def save(self, fn: str, with_env: bool = True) -> str:
         """Writes a checkpoint atomically; ``with_env=False`` leaves out the task snapshot (the
@@ -149,8 +152,18 @@ class TrainLoop:
             distributed.broadcast_from_main(*self._networks())
         main = ranks is None or ranks.main
         world = ranks.world_size if ranks else 1
-        total_time, blown_streak = 0.0, 0
         progress = Progress(self.max_epochs, self.epoch_num)
+        try:
+            return self._epochs(opts, ranks, main, world, progress)
+        except SummariesFailed as e:  # the checkpoints may still fit: keep the epochs trained
+            try:
+                path = self._save_last(self.epoch_num, main, "_interrupted")
+            except WriteFailed:
+                raise e from None
+            raise SummariesFailed(f"{e}; checkpoint saved: {path}") from None
+
+    def _epochs(self, opts, ranks, main: bool, world: int, progress: Progress):
+        total_time, blown_streak = 0.0, 0
         with Signals() as signals:
             while True:
                 epoch_num = self.update_epoch()

@@ -27,6 +27,7 @@ from tensordict import TensorDict
 
 from mytasks.rl import checkpoints, learners
 from mytasks.rl.runner import quiet
+from mytasks.utils.errors import UserError
 
 
 class RslRlEnv(VecEnv):
@@ -64,9 +65,61 @@ class RslRlEnv(VecEnv):
 
 def _train_cfg(cfg: DictConfig) -> dict:
     train_cfg = OmegaConf.to_container(cfg.train.params.rsl_rl, resolve=True)
-    train_cfg.setdefault("save_interval", int(cfg.train.params.config.save_frequency))
+    every = int(cfg.train.params.config.save_frequency)  # 0: only the last, which rsl_rl saves anyway
+    train_cfg.setdefault("save_interval", every or int(cfg.train.params.config.max_epochs) + 1)
     train_cfg.setdefault("logger", "tensorboard")
     return train_cfg
+
+
+# The settings rsl_rl resolves to a class or function by name (rsl_rl.utils.resolve_callable,
+# which imports any module a name points at), wherever they stand in its train_cfg.
+_NAMES_CODE = ("class_name", "data_augmentation_func", "logger")
+_LOGGER_ALIASES = ("tensorboard", "wandb", "neptune")
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Every class or function that ``params.rsl_rl`` names is one that rsl_rl itself provides:
+    a plain name found in its own modules, or a qualified name inside the ``rsl_rl`` package.
+    Anything else would be imported from wherever Python finds it, a run directory included,
+    so it is refused in one line."""
+    import importlib
+    import pkgutil
+
+    import rsl_rl
+
+    own = [importlib.import_module(m) for _, m, _ in pkgutil.iter_modules(rsl_rl.__path__, "rsl_rl.")]
+
+    def provided(name: str) -> bool:
+        parts = name.replace(":", ".").split(".")
+        if parts[0] == "rsl_rl" and all(p.isidentifier() for p in parts):
+            try:
+                return callable(_resolve(name))
+            except (ImportError, AttributeError, ValueError):
+                return False
+        return name.isidentifier() and any(callable(getattr(m, name, None)) for m in own)
+
+    def walk(node, where: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                here = f"{where}.{k}"
+                if k in _NAMES_CODE and isinstance(v, str):
+                    if not (k == "logger" and v in _LOGGER_ALIASES) and not provided(v):
+                        raise UserError(f"{here} is '{v}', which is not a class or function of rsl_rl; mytasks lets "
+                                        "rsl_rl build only its own (a name such as PPO, MLPModel or "
+                                        "rsl_rl.modules:EmpiricalNormalization)")  # fmt: skip
+                else:
+                    walk(v, here)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}[{i}]")
+
+    walk(OmegaConf.to_container(cfg.train.params.rsl_rl, resolve=True), "train.params.rsl_rl")
+
+
+def _resolve(name: str):
+    from rsl_rl.utils import resolve_callable
+
+    return resolve_callable(name)
 
 
 def load(path: str, trust: bool = False) -> dict:
@@ -85,7 +138,7 @@ class _Runner(OnPolicyRunner):
         epoch = self.current_learning_iteration + 1  # the iteration index is 0-based
         state = {**self.alg.save(), "iter": epoch, "infos": infos}
         out = learners.checkpoint_path(self.run_dir, self.name, epoch, interrupted)
-        checkpoints.save(learners.stamp(state, "rsl_rl", epoch, self.env.task), out)
+        checkpoints.save(checkpoints.stamp(state, "rsl_rl", epoch, self.env.task), out)
         self.saved = out
         return out
 
@@ -101,8 +154,9 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
         runner = _Runner(env, train_cfg, os.path.join(run_dir, "summaries"), cfg.rl_device, run_dir, name)
     first = 0
     if state is not None:
-        runner.alg.load(state, None, strict=True)
-        runner.current_learning_iteration = first = int(state["iter"])
+        with learners.restoring("the checkpoint"):
+            runner.alg.load(state, None, strict=True)
+            runner.current_learning_iteration = first = int(state["iter"])
     steps = int(train_cfg["num_steps_per_env"]) * task.num_envs
     log, console = runner.logger.log, sys.stdout  # the epoch line shows when rsl_rl's output is quiet
 
@@ -137,7 +191,8 @@ def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
     env = RslRlEnv(task)
     with quiet(cfg.verbose):
         runner = _Runner(env, _train_cfg(cfg), None, cfg.rl_device, "", "")
-    runner.alg.load(state, {"actor": True}, strict=True)
+    with learners.restoring(path):
+        runner.alg.load(state, {"actor": True}, strict=True)
     policy = runner.get_inference_policy(cfg.rl_device)
     actor = runner.alg.get_policy().as_jit().cpu().eval()  # normaliser, MLP, mean: from the obs tensor
 

@@ -95,6 +95,13 @@ def make_runner(params: dict, observer, verbose: bool = False):
     from mytasks.rl.agent import A2CAgent
 
     torch_ext.safe_load = checkpoints.load  # any checkpoint rl-games reads itself loads safely too
+    # rl-games opens tensorboardX's threaded writer, which hangs training for ever once its
+    # thread dies on a full disk; the agent writes in its own thread instead (summaries.py).
+    from rl_games.common import a2c_common
+
+    from mytasks.rl.summaries import Summaries
+
+    a2c_common.SummaryWriter = Summaries
     torch.set_num_threads(params["torch_threads"])
     with quiet(verbose):
         runner = Runner(observer)
@@ -118,7 +125,10 @@ def train(params: dict, observer, options, state: dict | None = None, sigma: str
     with quiet(options.verbose):
         agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
         if state is not None:
-            agent.restore_state(state)
+            from mytasks.rl.learners import restoring
+
+            with restoring("the checkpoint"):
+                agent.restore_state(state)
         _set_sigma(agent.model, sigma)
         if params["config"].get("torch_compile"):
             agent.model = torch.compile(agent.model)
@@ -134,12 +144,21 @@ def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str
         player = runner.create_player()
     env = player.env
     checkpoints.check_matches(state, path, task_name, env.num_obs, env.num_actions)
-    player.model.load_state_dict(state["model"])
-    if player.normalize_input and "running_mean_std" in state:
-        player.model.running_mean_std.load_state_dict(state["running_mean_std"])
+    from mytasks.rl.learners import restoring
+
+    with restoring(path):
+        player.model.load_state_dict(state["model"])
+        if player.normalize_input and "running_mean_std" in state:
+            player.model.running_mean_std.load_state_dict(state["running_mean_std"])
     _set_sigma(player.model, sigma)
     player.has_batch_dimension = True
     return player
+
+
+def _blow_up_line(guard, blown_up: int, total: int) -> str:
+    seen = guard.take() if guard is not None else None
+    what = f"non-finite {seen.quantity}, env {seen.env_index} first" if seen is not None and seen.envs else "non-finite"
+    return f"{blown_up} of {total} episodes ended in a blow-up ({what})"
 
 
 @torch.no_grad()
@@ -150,7 +169,9 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
     recurrent policy clears their state).
 
     Every env resets on the first step (``reset_buf`` starts at ones), so returns and lengths
-    count from the first step. Tasks may add their own
+    count from the first step. Episodes that a blow-up ended (non-finite values, which the task
+    zeroes and ends: ``nonfinite_buf``) are counted apart and left out of the averages; when
+    every episode blew up, play ends with one line. Tasks may add their own
     per-episode metrics through ``env.play_metrics(done_env_ids)`` (a dict of lists), named in
     print by ``env.play_metric_labels`` (a dict of strings).
     """
@@ -158,7 +179,10 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
     dev = env.rl_device
     ret = torch.zeros(n, device=dev)
     length = torch.zeros(n, device=dev)
-    returns, lengths, extra = [], [], {}
+    returns, lengths, extra, blown_up = [], [], {}, 0
+    guard = getattr(env, "nonfinite", None)
+    if guard is not None:
+        guard.take()  # counts from here
     obs = env.reset()["obs"]
     max_steps = math.inf if episodes is None else (math.ceil(episodes / n) + 1) * int(env.max_episode_length) + 1
     t0 = time.time()
@@ -179,7 +203,13 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
         obs = obs_dict["obs"]
         ret += rew
         length += 1.0
-        ids = (done != 0).nonzero(as_tuple=False).flatten()
+        ended = done != 0
+        blown = getattr(env, "nonfinite_buf", None)
+        if blown is not None and bool(blown.any()):  # ended by a blow-up: counted apart, as training counts them
+            blown = blown.to(ended.device)
+            blown_up += int((ended & blown).sum())
+            ended = ended & ~blown
+        ids = ended.nonzero(as_tuple=False).flatten()
         if len(ids):
             if episodes_ended is not None:
                 episodes_ended(ids)
@@ -187,10 +217,15 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
             lengths += length[ids].tolist()
             for k, v in (env.play_metrics(ids) if hasattr(env, "play_metrics") else {}).items():
                 extra.setdefault(k, []).extend(v)
+        ids = (done != 0).nonzero(as_tuple=False).flatten()
         ret[ids] = 0.0
         length[ids] = 0.0
-        if episodes is not None and len(returns) >= episodes:
+        if episodes is not None and len(returns) + blown_up >= episodes:
             break
+    where = _blow_up_line(guard, blown_up, len(returns) + blown_up) if blown_up else ""
+    if not returns and blown_up:
+        raise UserError(f"play blew up: {where}; no episode ended otherwise. Check the checkpoint against the task "
+                        "(its forces, gains and sim.dt)")  # fmt: skip
     if not returns and stopped:
         print(f"play ended after {steps} steps, before any episode ended")
         return {"episodes": 0, "seconds": time.time() - t0}
@@ -199,6 +234,7 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
     r = torch.tensor(returns)
     stats = {
         "episodes": len(returns),
+        "blown_up": blown_up,
         "mean_return": float(r.mean()),
         "std_return": float(r.std()) if len(returns) > 1 else 0.0,
         "mean_length": float(torch.tensor(lengths).mean()),
@@ -208,6 +244,8 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
     print(f"played {stats['episodes']} episodes in {stats['seconds']:.1f} s: "
           f"average reward {stats['mean_return']:.2f} (std {stats['std_return']:.2f}), "
           f"average length {stats['mean_length']:.1f} steps")  # fmt: skip
+    if blown_up:
+        print(f"  {where} (left out of the averages above)")
     labels = getattr(env, "play_metric_labels", {})
     for k in extra:
         print(f"  {labels.get(k, k)} ({k}): {stats[k]:.4f}")

@@ -130,11 +130,15 @@ def _norm_state(vec_norm: VecNormalize | None) -> dict | None:
 
 
 def _restore_norm(vec_norm: VecNormalize | None, saved: dict | None) -> None:
+    """VecNormalize's statistics, each of the shape the running one has (never broadcast)."""
     if vec_norm is None or saved is None:
         return
     for k, r in saved.items():
         rms = getattr(vec_norm, k)
-        rms.mean, rms.var, rms.count = r["mean"].numpy(), r["var"].numpy(), r["count"]
+        mean, var = r["mean"].numpy(), r["var"].numpy()
+        if mean.shape != rms.mean.shape or var.shape != rms.var.shape:
+            raise ValueError(f"vecnormalize.{k} has shape {mean.shape}, the task's is {rms.mean.shape}")
+        rms.mean, rms.var, rms.count = mean, var, float(r["count"])
 
 
 def load(path: str, trust: bool = False) -> dict:
@@ -183,7 +187,7 @@ class _Run:
             "vecnormalize": _norm_state(self.vec_norm),
         }
         self.saved = learners.checkpoint_path(self.run_dir, self.name, epoch, interrupted)
-        checkpoints.save(learners.stamp(state, "sb3", epoch, self.task), self.saved)
+        checkpoints.save(checkpoints.stamp(state, "sb3", epoch, self.task), self.saved)
         return self.saved
 
     def means(self) -> tuple[float | None, float | None]:
@@ -196,7 +200,7 @@ class _Run:
         if self.signals.requested:
             self.model.logger.close()  # its TensorBoard events, before the process ends by the signal
         self.epoch_end(epoch, int(self.model.n_steps) * self.task.num_envs, *self.means())
-        if last or epoch % self.every == 0:
+        if learners.saves_at(epoch, self.every, last):
             self.save(epoch)
 
 
@@ -206,10 +210,11 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     first = 0
     if state is not None:
         learners.check_spaces(state, "the checkpoint", task)
-        model.policy.load_state_dict(state["policy"])
-        model.policy.optimizer.load_state_dict(state["optimizer"])
-        model.num_timesteps = int(state["num_timesteps"])
-        _restore_norm(vec_norm, state["vecnormalize"])
+        with learners.restoring("the checkpoint"):
+            model.policy.load_state_dict(state["policy"])
+            model.policy.optimizer.load_state_dict(state["optimizer"])
+            model.num_timesteps = int(state["num_timesteps"])
+            _restore_norm(vec_norm, state["vecnormalize"])
         first = int(state["epoch"])
     formats = ["tensorboard", *(["stdout"] if cfg.verbose else [])]
     model.set_logger(configure(os.path.join(run_dir, "summaries"), formats))
@@ -228,8 +233,9 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
 def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
     learners.check_spaces(state, path, task)
     model, vec_norm = _build(task, cfg, training=False)
-    model.policy.load_state_dict(state["policy"])
-    _restore_norm(vec_norm, state["vecnormalize"])
+    with learners.restoring(path):
+        model.policy.load_state_dict(state["policy"])
+        _restore_norm(vec_norm, state["vecnormalize"])
     device = task.rl_device
 
     def act(obs: torch.Tensor) -> torch.Tensor:

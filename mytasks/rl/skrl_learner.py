@@ -86,6 +86,90 @@ class SkrlEnv(Wrapper):
         return sum(returns) / len(returns), sum(lengths) / len(lengths)
 
 
+# What skrl's Runner turns from text into code: the values it eval()s, wherever they stand
+# (Runner._process_cfg), the exploration schedule it makes a lambda of, and the model
+# definitions its instantiators write into Python source and exec() (input, output, layers).
+_EVALUATED = (*_NAMED, "amp_observation_preprocessor", "exploration_noise", "smooth_regularization_noise",
+              "exploration_scheduler")  # fmt: skip
+_MODEL_NAMES = {"OBSERVATIONS", "STATES", "ACTIONS", "OBSERVATION_SPACE", "STATE_SPACE", "ACTION_SPACE", "ONE",
+                "NUM_OBSERVATIONS", "NUM_STATES", "NUM_ACTIONS"}  # fmt: skip
+_MODEL_FUNCTIONS = {"concatenate", "permute", "elu", "leaky_relu", "relu", "selu", "sigmoid", "softmax", "softplus",
+                    "softsign", "tanh"}  # fmt: skip
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """``params.skrl`` names only what skrl provides: the preprocessor and scheduler names
+    mytasks maps (``_BY_NAME``), no other text skrl would evaluate, and model definitions whose
+    input and output expressions use skrl's tokens, numbers, arithmetic and its named
+    operations alone, with identifiers for names and numbers or tokens for layers. Anything else
+    would run as code in this process, so it is refused in one line."""
+    tree = OmegaConf.to_container(cfg.train.params.skrl, resolve=True)
+
+    def walk(node, where: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                here = f"{where}.{k}"
+                if k in _EVALUATED and isinstance(v, str) and not (k in _NAMED and v in _BY_NAME):
+                    raise UserError(f"{here} is '{v}', which skrl would evaluate as code; mytasks takes "
+                                    f"{', '.join(_BY_NAME)} there by name, or null")  # fmt: skip
+                walk(v, here)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}[{i}]")
+
+    walk(tree, "train.params.skrl")
+    for role, model in (tree.get("models") or {}).items():
+        if isinstance(model, dict):
+            _check_model(model, f"train.params.skrl.models.{role}")
+
+
+def _check_model(model: dict, where: str) -> None:
+    import ast
+
+    names = set(_MODEL_NAMES)
+    for i, item in enumerate(model.get("network") or []):
+        here = f"{where}.network[{i}]"
+        if not isinstance(item, dict) or not str(item.get("name", "")).isidentifier():
+            raise UserError(f"{here}.name must be a plain identifier such as net, got {item!r}")
+        names.add(str(item["name"]))
+        _check_expression(item.get("input", ""), names, f"{here}.input", ast)
+        for layer in item.get("layers") or []:
+            if isinstance(layer, bool) or not (isinstance(layer, int) or str(layer) in _MODEL_NAMES):
+                raise UserError(f"{here}.layers holds '{layer}'; mytasks takes layer sizes (whole numbers) or "
+                                f"{', '.join(sorted(_MODEL_NAMES))}")  # fmt: skip
+        activations = item.get("activations") or []
+        for a in [activations] if isinstance(activations, str) else activations:
+            if str(a).lower() not in _MODEL_FUNCTIONS - {"concatenate", "permute"}:
+                raise UserError(f"{here}.activations holds '{a}', which is not one of skrl's activations")
+    if "output" in model:
+        _check_expression(model["output"], names, f"{where}.output", ast)
+
+
+def _check_expression(text, names: set, where: str, ast) -> None:
+    """An expression of ``names``, numbers, + - * / and calls of skrl's named operations."""
+    allowed = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Add, ast.Sub, ast.Mult,
+               ast.Div, ast.USub, ast.UAdd, ast.Call, ast.List, ast.Tuple)  # fmt: skip
+    try:
+        tree = ast.parse(str(text), mode="eval")
+    except SyntaxError:
+        tree = None
+    bad = tree is None
+    for node in ast.walk(tree) if tree is not None else ():
+        if not isinstance(node, allowed):
+            bad = True
+        elif isinstance(node, ast.Name) and node.id not in names | _MODEL_FUNCTIONS:
+            bad = True
+        elif isinstance(node, ast.Call) and (node.keywords or not isinstance(node.func, ast.Name)
+                                             or node.func.id not in _MODEL_FUNCTIONS):  # fmt: skip
+            bad = True
+        elif isinstance(node, ast.Constant):
+            bad = bad or isinstance(node.value, bool) or not isinstance(node.value, int | float)
+    if bad:
+        raise UserError(f"{where} is '{text}'; skrl writes it into Python code, so mytasks takes only its tokens "
+                        "(OBSERVATIONS, STATES, ACTIONS, ONE, ...), numbers, + - * / and its operations "
+                        "(concatenate, tanh, ...)")  # fmt: skip
+
+
 def _runner_cfg(cfg: DictConfig, run_dir: str | None, epochs: int) -> dict:
     """skrl's Runner configuration; ``run_dir`` None (play) writes no TensorBoard."""
     out = OmegaConf.to_container(cfg.train.params.skrl, resolve=True)
@@ -138,13 +222,14 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
         agent.writer.close()
         agent.writer = _TorchWriter(agent.experiment_dir)
     if state is not None:
-        _restore(agent, state["modules"])
+        with learners.restoring("the checkpoint"):
+            _restore(agent, state["modules"])
     rollouts = int(agent.cfg.rollouts)
     saved = []
 
     def save(epoch: int, interrupted: bool = False) -> str:
         path = learners.checkpoint_path(run_dir, name, epoch, interrupted)
-        checkpoints.save(learners.stamp({"modules": _modules(agent)}, "skrl", epoch, task), path)
+        checkpoints.save(checkpoints.stamp({"modules": _modules(agent)}, "skrl", epoch, task), path)
         saved.append(path)
         return path
 
@@ -159,7 +244,7 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
             epoch = first + (timestep + 1) // rollouts
             agent.writer.flush()
             epoch_end(epoch, rollouts * task.num_envs, *env.means())
-            if epoch == max_epochs or epoch % every == 0:
+            if learners.saves_at(epoch, every, epoch == max_epochs):
                 save(epoch)
 
         agent.post_interaction = after_step
@@ -175,7 +260,8 @@ def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
     learners.check_spaces(state, path, task)
     runner, _ = _build(task, cfg, None, 1)
     agent = runner.agent
-    _restore(agent, state["modules"])
+    with learners.restoring(path):
+        _restore(agent, state["modules"])
     agent.enable_training_mode(False)
     actor = _Actor(agent.policy, agent._observation_preprocessor).eval()
 

@@ -12,7 +12,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from mytasks.utils.errors import first_line
 from mytasks.utils.paths import CONFIG_DIR, PROJECT_DIR
-from mytasks.utils.schema import UserError, check_override_types, check_top_level, check_train_numbers, did_you_mean
+from mytasks.utils.schema import (
+    MAX_ENVS,
+    UserError,
+    check_override_types,
+    check_run_name,
+    check_top_level,
+    check_train_numbers,
+    did_you_mean,
+)
 
 __all__ = ["UserError", "compose", "register_resolvers", "task_files"]
 
@@ -148,11 +156,13 @@ def check(cfg: DictConfig) -> None:
     numeric train parameters, and that play has a checkpoint."""
     check_top_level(cfg)
     num_envs = OmegaConf.select(cfg, "task.env.numEnvs")
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        raise UserError(f"task.env.numEnvs must be a whole number of at least 1, got '{num_envs}'")
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or not 1 <= num_envs <= MAX_ENVS:
+        raise UserError(f"task.env.numEnvs must be a whole number from 1 to {MAX_ENVS}, got '{num_envs}'")
     train_config = OmegaConf.select(cfg, "train.params.config")
     if train_config is not None:
         check_train_numbers(train_config)
+        if "name" in train_config:  # it names the run's folder, as experiment= does
+            check_run_name("train.params.config.name", train_config.name)
     if cfg.test and not cfg.checkpoint:
         shipped = os.path.join("assets", "checkpoints", f"{cfg.task.name}.pth")
         ships = os.path.isfile(os.path.join(PROJECT_DIR, shipped))

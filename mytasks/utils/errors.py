@@ -1,4 +1,4 @@
-"""The two ways a run ends early on purpose; light (no torch), so the CLI can catch them cheaply."""
+"""The ways a run ends early on purpose or for want of disk; light (no torch), so the CLI can catch them cheaply."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ import atexit
 import os
 import signal
 import sys
+import threading
+
+# Set once SIGINT or SIGTERM has asked training to stop (``rl/learners.Signals``): loops that
+# wait for a person (a paused viewer) end their wait on it, so the epoch can end and save.
+STOP_REQUESTED = threading.Event()
 
 
 def first_line(e: BaseException) -> str:
@@ -16,6 +21,11 @@ def first_line(e: BaseException) -> str:
 
 class UserError(Exception):
     """Bad input from the user: reported as one line, with no traceback, and exit code 2."""
+
+
+class WriteFailed(Exception):
+    """A file of the run could not be written (a full disk, a file-size limit, a read-only
+    folder): one line naming the path and the cause, exit code 1, after saving what can be."""
 
 
 class Interrupted(Exception):

@@ -3,7 +3,8 @@
 Every file the project writes (checkpoints, run configs, exports) goes to a temporary file in
 the target's folder, is flushed and fsynced, then renamed over the target; the folder is
 fsynced so that the rename itself survives a power cut. A process killed mid-write leaves
-the old file intact and, at worst, a ``.<name>.tmp-<pid>`` file beside it.
+the old file intact and, at worst, a ``.<name>.tmp-<pid>`` file beside it. A write that fails
+(a full disk, a file-size limit) raises ``WriteFailed`` naming the file and the cause.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from typing import IO
+
+from mytasks.utils.errors import WriteFailed
 
 
 def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
@@ -23,9 +26,12 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) or isinstance(e.__context__, OSError):  # torch.save wraps the OSError
+            cause = e if isinstance(e, OSError) else e.__context__
+            raise WriteFailed(f"cannot write {path}: {cause.strerror or cause}") from e
         raise
     _fsync_dir(folder)
 

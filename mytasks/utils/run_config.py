@@ -6,6 +6,11 @@ saved config recomposed with this command's values. A run directory is
 ``runs/<name>_<DD-HH-MM-SS>/``, created exclusively; its ``config.yaml`` is the config as
 composed (interpolations kept) and ``overrides.yaml`` the command line.
 
+A run directory is data: its saved config is read with a size limit, checked against the
+task's YAML, and never names code to import. A run of a task from an IsaacGymEnvs checkout
+plays or resumes only with ``ige_root=`` given again on the command line (or
+``trust_checkpoint=True``), since that imports the checkout's task code.
+
 Light on purpose (omegaconf and hydra; torch only to count GPUs).
 """
 
@@ -17,10 +22,12 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
+from mytasks.utils import yaml_files
 from mytasks.utils.config import check, compose, resolved, task_files
-from mytasks.utils.errors import UserError
+from mytasks.utils.errors import UserError, first_line
 from mytasks.utils.files import atomic_write_text
-from mytasks.utils.schema import TOP_LEVEL
+from mytasks.utils.paths import PROJECT_DIR
+from mytasks.utils.schema import TOP_LEVEL, check_same_kinds
 
 RUNS_DIR = "runs"
 
@@ -32,6 +39,7 @@ def _overridden(argv: list[str], key: str) -> bool:
 def load_config(argv: list[str]) -> DictConfig:
     """The run config (unresolved): composed and checked, devices settled (CPU when CUDA is
     missing), and for play or resume from a run the config that run was trained with."""
+    argv = _with_located_checkpoint(argv)
     cfg = compose(_with_run_task(argv))
     _settle_devices(cfg)
     if cfg.checkpoint == "latest":
@@ -44,31 +52,79 @@ def load_config(argv: list[str]) -> DictConfig:
     return cfg
 
 
+def locate_checkpoint(path: str) -> str:
+    """``checkpoint=`` as a path: from the working directory, else from the project (for the
+    checkpoints under assets/checkpoints); ``~`` expanded. Unchanged when found nowhere."""
+    path = os.path.expanduser(str(path))
+    in_project = os.path.join(PROJECT_DIR, path)
+    if not os.path.lexists(path) and not os.path.isabs(path) and os.path.lexists(in_project):
+        return in_project
+    return path
+
+
+def _with_located_checkpoint(argv: list[str]) -> list[str]:
+    out = []
+    for a in argv:
+        key, sep, value = a.partition("=")
+        if sep and key.lstrip("+~") == "checkpoint" and value and value != "latest":
+            a = f"{key}={locate_checkpoint(value)}"
+        out.append(a)
+    return out
+
+
+def _trusted(given: dict[str, str]) -> bool:
+    return given.get("trust_checkpoint", "").lower() == "true"
+
+
 def _with_run_task(argv: list[str]) -> list[str]:
-    """``argv`` with the run's ``task=`` (and ``ige_root=``, for a task of an IsaacGymEnvs
-    checkout, and ``learner=``) first when a checkpoint of a run is given without them: its
-    task./train. overrides are then checked against that task's and learner's config."""
+    """``argv`` with the run's ``task=`` (and ``learner=``) first when a checkpoint of a run is
+    given without them: its task./train. overrides are then checked against that task's and
+    learner's config. A run of an IsaacGymEnvs checkout's task needs ``ige_root=`` on the
+    command line (or ``trust_checkpoint=True``, which takes the run's)."""
     given = dict(a.partition("=")[::2] for a in argv if "=" in a)
     path = given.get("checkpoint", "")
-    if not path or not os.path.exists(path) or ("task" in given and "ige_root" in given):
+    if not path or not os.path.exists(path):
         return argv
     run_dir = run_dir_of(path)
     if run_dir is None:
         return argv
-    try:
-        saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
-        name, ige_root = saved.task.name, str(saved.get("ige_root", "") or "")
-    except Exception:  # unreadable: composed without it, and reported where it is read
-        return argv
-    first = [f"ige_root={ige_root}"] if ige_root and "ige_root" not in given else []
+    saved = load_run_config(run_dir)
+    name, ige_root = saved.task.name, str(saved.get("ige_root", "") or "")
+    first = []
+    if ige_root and "ige_root" not in given:
+        if not _trusted(given):
+            raise UserError(f"{run_dir} is a run of task {name} from the IsaacGymEnvs checkout {ige_root}; playing or "
+                            "resuming it imports that checkout's code, which mytasks does not do on a run's word: "
+                            f"add ige_root={ige_root} if you trust that folder")  # fmt: skip
+        first.append(f"ige_root={ige_root}")
     learner = str(saved.get("learner", "rl_games"))
     if learner != "rl_games" and "learner" not in given and "train" not in given:
         first.append(f"learner={learner}")  # its train config, which the overrides are checked against
     if "task" not in given:
-        files = task_files(*([_checkout_cfg(ige_root)] if ige_root else []))
+        root = given.get("ige_root") or (ige_root if first and first[0].startswith("ige_root=") else "")
+        files = task_files(*([_checkout_cfg(root)] if root else []))
         stems = [stem for stem, task in files.items() if task == name]
         first += [f"task={stems[0]}"] if stems else []
     return [*first, *argv]
+
+
+def load_run_config(run_dir: str) -> DictConfig:
+    """A run's saved ``config.yaml``: refused in one line when it is not YAML, would expand
+    past a sane size (``yaml_files``), or is not a run config (a mapping with a task name)."""
+    path = os.path.join(run_dir, "config.yaml")
+    fix = "restore it, or delete it to use this command's config with that run's checkpoints"
+    try:
+        yaml_files.check(path)
+        saved = OmegaConf.load(path)
+        ok = isinstance(saved, DictConfig) and isinstance(saved.get("task"), DictConfig)
+        ok = ok and isinstance(saved.task.get("name"), str) and isinstance(saved.get("train"), DictConfig)
+    except yaml_files.YamlRefused as e:
+        raise UserError(f"{e}; {fix}") from None
+    except Exception as e:  # a damaged or hand-edited file
+        raise UserError(f"{path} cannot be read ({type(e).__name__}); {fix}") from None
+    if not ok:
+        raise UserError(f"{path} cannot be read (not a run's config: no task name or train config); {fix}")
+    return saved
 
 
 def _checkout_cfg(ige_root: str) -> str:
@@ -98,8 +154,9 @@ def _settle_devices(cfg: DictConfig) -> None:
 
 # Keys a play or resume takes from its own command; the rest come from the run's config
 # unless the command overrides them.
-_FROM_COMMAND = ("test", "checkpoint", "trust_checkpoint", "sim_device", "rl_device", "pipeline", "graphics_device_id",
-                 "headless", "viewer", "viewer_port", "force_render", "multi_gpu", "verbose")  # fmt: skip
+_FROM_COMMAND = ("test", "checkpoint", "trust_checkpoint", "ige_root", "sim_device", "rl_device", "pipeline",
+                 "graphics_device_id", "headless", "viewer", "viewer_port", "force_render", "multi_gpu",
+                 "verbose")  # fmt: skip
 _PLAY_FROM_COMMAND = ("seed", "sigma", "play_episodes", "capture_video", "capture_video_freq", "capture_video_len",
                       "export", "export_dir")  # fmt: skip
 
@@ -111,11 +168,7 @@ def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
     run_dir = run_dir_of(path) if os.path.exists(path) else None
     if run_dir is None:
         return cfg
-    try:
-        saved = OmegaConf.load(os.path.join(run_dir, "config.yaml"))
-    except Exception as e:  # a damaged or hand-edited file
-        raise UserError(f"{run_dir}/config.yaml cannot be read ({type(e).__name__}); restore it, or delete it "
-                        "to use this command's config with that run's checkpoints") from None  # fmt: skip
+    saved = load_run_config(run_dir)
     if _overridden(argv, "task") and saved.task.name != cfg.task.name:
         raise UserError(f"checkpoint {cfg.checkpoint} was trained on task {saved.task.name}, not {cfg.task.name}; "
                         f"use task={saved.task.name} or another checkpoint")  # fmt: skip
@@ -131,7 +184,15 @@ def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
     if _overridden(argv, "num_envs") or _overridden(argv, "task.env.numEnvs"):
         saved.task.env.numEnvs = saved.train.params.config.num_actors = cfg.task.env.numEnvs
     saved.task.sim.use_gpu_pipeline = resolved(cfg).task.sim.use_gpu_pipeline
-    check(resolved(saved))
+    where = os.path.join(run_dir, "config.yaml")
+    try:
+        saved_res = resolved(saved)
+    except Exception as e:
+        raise UserError(f"{where} cannot be read ({type(e).__name__}: {first_line(e)}); restore it") from None
+    now = resolved(cfg)
+    for group in ("task", "train"):
+        check_same_kinds(now[group], saved_res[group], where, f"{group}.")
+    check(saved_res)
     return saved
 
 
@@ -150,11 +211,17 @@ def make_run_dir(name: str, root: str = RUNS_DIR) -> str:
 
 
 def run_dir_of(path: str) -> str | None:
-    """The run directory (runs/<name>_<time>/) that holds checkpoint ``path``, if any."""
-    d = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    for candidate in (d, os.path.dirname(d)):
-        if os.path.isfile(os.path.join(candidate, "config.yaml")):
-            return candidate
+    """The run directory that holds checkpoint ``path`` (``<run>/nn/<file>.pth``, or the run
+    directory or its ``nn/`` itself), if any: a folder with the run's ``config.yaml`` beside
+    ``nn/``. A checkpoint elsewhere, even beside some config.yaml, belongs to no run."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        run = os.path.dirname(path) if os.path.basename(path) == "nn" else path
+    else:
+        folder = os.path.dirname(path)
+        run = os.path.dirname(folder) if os.path.basename(folder) == "nn" else None
+    if run and os.path.isfile(os.path.join(run, "config.yaml")) and os.path.isdir(os.path.join(run, "nn")):
+        return run
     return None
 
 
@@ -163,10 +230,12 @@ def latest_run(task_name: str, runs_dir: str = RUNS_DIR) -> str:
     found = []
     for cfg_path in glob.glob(os.path.join(runs_dir, "*", "config.yaml")):
         try:
+            yaml_files.check(cfg_path)
             name = OmegaConf.select(OmegaConf.load(cfg_path), "task.name")
-        except Exception:  # a damaged config.yaml is not this task's run
+        except Exception:  # a damaged or oversized config.yaml is not this task's run
             continue
-        if name == task_name and glob.glob(os.path.join(os.path.dirname(cfg_path), "nn", "*.pth")):
+        nn = os.path.join(os.path.dirname(cfg_path), "nn")
+        if name == task_name and any(os.path.isfile(p) for p in glob.glob(os.path.join(nn, "*.pth"))):
             found.append((os.path.getmtime(cfg_path), os.path.dirname(cfg_path)))
     if not found:
         raise UserError(f"checkpoint=latest: no run of task {task_name} with a checkpoint under {runs_dir}/; "

@@ -40,13 +40,16 @@ NAN_GUARD = (
 )
 
 VIEWERS = ("auto", "native", "web", "none")
+MAX_ENVS = 1 << 20  # far beyond what one GPU holds of any task; checked before envs are built one by one
+MAX_NAME_BYTES = 200  # a run's folder name adds _<DD-HH-MM-SS>[_k] to it, within a file system's 255
 LEARNERS = ("rl_games", "rsl_rl", "skrl", "sb3")
 
 TOP_LEVEL: dict[str, Key] = {
     "task_name": Key("str", "the task's name (from task.name)"),
     "experiment": Key("name", "run name (runs/<experiment>_<time>/); default: the train config's name", unset_ok=True),
-    "num_envs": Key("int", "envs to simulate; '' keeps the task's numEnvs", minimum=1, unset_ok=True),
-    "seed": Key("int", "random seed; -1 picks one", minimum=-1),
+    "num_envs": Key("int", "envs to simulate; '' keeps the task's numEnvs", minimum=1, maximum=MAX_ENVS,
+                    unset_ok=True),
+    "seed": Key("int", "random seed; -1 picks one", minimum=-1, maximum=2**32 - 1),
     "torch_deterministic": Key("bool", "deterministic torch kernels"),
     "max_iterations": Key("int", "training epochs; '' keeps the train config's max_epochs", minimum=1, unset_ok=True),
     "ige_root": Key("str", "an IsaacGymEnvs checkout whose task file and YAMLs task= names"),
@@ -117,6 +120,10 @@ def _is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _shown(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
 def _check_key(name: str, key: Key, v) -> None:
     if key.unset_ok and v == "":
         return
@@ -128,9 +135,9 @@ def _check_key(name: str, key: Key, v) -> None:
         if not _is_number(v) or (whole and not isinstance(v, int)) or not math.isfinite(v):
             raise UserError(f"{name} must be {'a whole number' if whole else 'a number'}{unset}, got '{v}'")
         if key.minimum is not None and v < key.minimum:
-            raise UserError(f"{name} must be at least {key.minimum:g}{unset}, got {v}")
+            raise UserError(f"{name} must be at least {_shown(key.minimum)}{unset}, got {v}")
         if key.maximum is not None and v > key.maximum:
-            raise UserError(f"{name} must be at most {key.maximum:g}{unset}, got {v}")
+            raise UserError(f"{name} must be at most {_shown(key.maximum)}{unset}, got {v}")
     if key.kind == "device" and not (isinstance(v, str) and _DEVICE.match(v)):
         raise UserError(f"{name} must be cpu, cuda or cuda:N (N a GPU index), got '{v}'")
     if key.kind == "choice" and str(v).lower() not in key.choices:
@@ -153,10 +160,14 @@ def _check_key(name: str, key: Key, v) -> None:
 
 
 def check_run_name(label: str, v) -> None:
+    """A name that becomes a folder: letters, digits, . _ + -, no separator, no '..', not too long."""
     text = str(v)
     if not _NAME.match(text) or ".." in text:
         raise UserError(f"{label} must be a plain name (letters, digits, . _ + -, no path separator or '..'), "
                         f"got '{text}'; runs always land in runs/<name>_<time>/")  # fmt: skip
+    if len(text.encode()) > MAX_NAME_BYTES:
+        raise UserError(f"{label} is {len(text.encode())} bytes long; a run's name may have at most "
+                        f"{MAX_NAME_BYTES} (its folder's name adds the time)")  # fmt: skip
 
 
 def did_you_mean(word: str, choices, prefix: str = "") -> str:
@@ -190,9 +201,25 @@ def check_train_numbers(train_config: DictConfig) -> None:
             raise UserError(f"{label} must be {bound}, got {v}")
 
 
+def kind_problem(old, new) -> str | None:
+    """What ``new`` must be to keep the kind of ``old`` (a number stays a number, a whole number
+    whole, a flag True/False, a list a list), or None when it does or ``old`` has no such kind."""
+    if isinstance(old, bool):
+        ok, want = isinstance(new, bool), "True or False"
+    elif isinstance(old, int):
+        ok, want = isinstance(new, int) and not isinstance(new, bool), "a whole number"
+    elif isinstance(old, float):
+        ok, want = _is_number(new), "a number"
+    elif isinstance(old, ListConfig | list):
+        ok, want = isinstance(new, ListConfig | list), "a list such as [1,2]"
+    else:
+        return None
+    return None if ok else want
+
+
 def check_override_types(base: DictConfig, composed: DictConfig, overrides: list[str]) -> None:
-    """An override of an existing task./train. value keeps its kind: a number stays a number, a
-    whole number whole, a flag True/False, a list a list (``base`` and ``composed`` resolved)."""
+    """An override of an existing task./train. value keeps its kind (``kind_problem``; ``base``
+    and ``composed`` resolved)."""
     from omegaconf import OmegaConf
 
     for o in overrides:
@@ -202,15 +229,25 @@ def check_override_types(base: DictConfig, composed: DictConfig, overrides: list
         old, new = OmegaConf.select(base, key, default=None), OmegaConf.select(composed, key, default=None)
         if old is None or new is None:
             continue
-        if isinstance(old, bool):
-            ok, want = isinstance(new, bool), "True or False"
-        elif isinstance(old, int):
-            ok, want = isinstance(new, int) and not isinstance(new, bool), "a whole number"
-        elif isinstance(old, float):
-            ok, want = _is_number(new), "a number"
-        elif isinstance(old, ListConfig):
-            ok, want = isinstance(new, ListConfig), "a list such as [1,2]"
-        else:
-            continue
-        if not ok:
+        want = kind_problem(old, new)
+        if want:
             raise UserError(f"{key} must be {want} (it is {old!r} in the YAML), got '{new}'")
+
+
+def check_same_kinds(reference: DictConfig, other: DictConfig, where: str, prefix: str = "") -> None:
+    """Every value of ``other`` (a run's saved config, resolved) whose key ``reference`` (the
+    same task composed now) also has keeps that value's kind; ``where`` names ``other`` in the
+    one line that refuses it."""
+    for k, ref in reference.items():
+        if not isinstance(other, DictConfig) or k not in other:
+            continue
+        key, new = f"{prefix}{k}", other[k]
+        if isinstance(ref, DictConfig):
+            if not isinstance(new, DictConfig):
+                raise UserError(f"{where}: {key} must be a group of keys, as in the task's YAML, got '{new}'")
+            check_same_kinds(ref, new, where, f"{key}.")
+            continue
+        want = kind_problem(ref, new)
+        if want:
+            raise UserError(f"{where}: {key} must be {want} (it is {ref!r} in the YAML), got '{new}'; "
+                            "restore the value or pass it on the command line")  # fmt: skip

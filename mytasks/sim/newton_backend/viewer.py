@@ -13,7 +13,8 @@ otherwise); ``sync_frame_time`` paces the caller to real time. mytasks' addition
 sliders (``ViewerSlider``) shown in the window's side panel and on the web page, a camera
 that follows an env, pause and single steps (Space and '.' in the window, the page's Pause
 and Step), and a bounded drawing rate for training, where nothing waits for the viewer: the
-web viewer draws nothing while no browser is connected.
+web viewer draws nothing while no browser is connected, and answers only its own page
+(``web_origin.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 
 from mytasks.sim import ViewerUnavailable, has_display
 from mytasks.sim import types as gt
-from mytasks.utils.errors import first_line
+from mytasks.utils.errors import STOP_REQUESTED, first_line
 
 KINDS = ("auto", "native", "web", "none")
 _SOFTWARE_GL = ("llvmpipe", "softpipe", "swiftshader", "swrast")
@@ -132,7 +133,9 @@ class Viewer:
     def _open_web(self, port: int):
         import newton.viewer
 
-        with contextlib.redirect_stdout(io.StringIO()):  # viser prints a box of its own
+        from mytasks.sim.newton_backend.web_origin import loopback_only
+
+        with contextlib.redirect_stdout(io.StringIO()), loopback_only():  # viser prints a box of its own
             v = newton.viewer.ViewerViser(host="127.0.0.1", port=port, verbose=False, label="mytasks")
         bound = int(v.server.get_port())
         self.url = f"http://127.0.0.1:{bound}"
@@ -259,14 +262,16 @@ class Viewer:
         return self.kind != "web" or bool(self.v.server.get_clients())
 
     def draw(self) -> None:
-        """One frame of the current state; while paused, frames until a step is asked for."""
+        """One frame of the current state; while paused, frames until a step is asked for, the
+        last browser leaves (the web viewer holds nothing without one) or a stop is asked for
+        (Ctrl-C or SIGTERM in training, ``STOP_REQUESTED``)."""
         if self.closed:
             return
         if not self._watched() or time.perf_counter() - self._last_draw < self.min_interval:
             self.poll()
             return
         self._frame()
-        while not self.closed and not self.v.should_step():
+        while not self.closed and not self.v.should_step() and self._watched() and not STOP_REQUESTED.is_set():
             self._frame()
             time.sleep(1.0 / 60.0)
             self._pace_start = None  # real time starts again after a pause

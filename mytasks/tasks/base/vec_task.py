@@ -23,7 +23,8 @@ Buffers (on ``self.device``), N = ``num_envs``
     pipeline; 5. ``post_physics_step()`` — the task advances ``progress_buf``, resets the envs
     flagged on the previous step, computes observations, reward and ``reset_buf``;
     6. envs whose observations, states or reward are NaN/Inf get them zeroed and are flagged
-    done (``nonfinite.py``; counted for the learner, never passed on); 7. ``timeout_buf =
+    done (``nonfinite.py``; counted for the learner, never passed on; ``nonfinite_buf`` holds
+    this step's mask, which play reads); 7. ``timeout_buf =
     (progress_buf >= max_episode_length - 1) & (reset_buf != 0)``, false for blown-up envs;
     8. ``extras["time_outs"] = timeout_buf``; 9. obs clamped to ±``clipObservations``;
     10. a video recorder, when attached (``video.py``), takes its frame.
@@ -214,7 +215,7 @@ class VecTask:
         self.post_physics_step()
         self.control_steps += 1
         states = self.states_buf if self.num_states > 0 else None
-        blown = self.nonfinite.apply(self.obs_buf, states, self.rew_buf, self.reset_buf)
+        self.nonfinite_buf = blown = self.nonfinite.apply(self.obs_buf, states, self.rew_buf, self.reset_buf)
         self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1) & (self.reset_buf != 0) & ~blown
         self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
         self._fill_obs_dict()

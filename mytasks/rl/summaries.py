@@ -1,0 +1,73 @@
+"""TensorBoard scalars written in the training thread, so that a failing disk stops the run.
+
+tensorboardX's ``SummaryWriter`` (the one rl-games opens) hands each event to a writer thread
+through a bounded queue. When the disk fills or a file-size limit is reached the thread dies,
+the queue fills, and the next ``add_scalar`` blocks for ever: no line, no epoch end, and so no
+Ctrl-C save. ``Summaries`` writes the same event file with tensorboardX's own synchronous
+``EventsWriter`` instead, flushed at most every ``FLUSH_SECONDS``; any failure raises
+``SummariesFailed``, naming the folder and the cause, in the thread that trains.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from mytasks.utils.errors import WriteFailed
+
+FLUSH_SECONDS = 2.0
+
+
+class SummariesFailed(WriteFailed):
+    """The TensorBoard file could not be written (the checkpoints may still be)."""
+
+
+class Summaries:
+    """The part of a ``SummaryWriter`` that training uses: ``add_scalar``, ``flush``, ``close``."""
+
+    def __init__(self, log_dir: str, **_ignored):
+        from tensorboardX.event_file_writer import EventsWriter
+
+        self.log_dir = log_dir
+        self._last_flush = time.monotonic()
+        with self._writing():
+            os.makedirs(log_dir, exist_ok=True)
+            self._events = EventsWriter(os.path.join(log_dir, "events"))
+
+    def _writing(self):
+        return _Guard(self.log_dir)
+
+    def add_scalar(self, tag: str, value, global_step=None, walltime=None, **_ignored) -> None:
+        from tensorboardX.proto import event_pb2
+        from tensorboardX.summary import scalar
+
+        event = event_pb2.Event(summary=scalar(tag, float(value)), wall_time=walltime or time.time())
+        if global_step is not None:
+            event.step = int(global_step)
+        with self._writing():
+            self._events.write_event(event)
+            if time.monotonic() - self._last_flush > FLUSH_SECONDS:
+                self._events.flush()
+                self._last_flush = time.monotonic()
+
+    def flush(self) -> None:
+        with self._writing():
+            self._events.flush()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        with self._writing():
+            self._events.close()
+
+
+class _Guard:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if isinstance(e, OSError):
+            raise SummariesFailed(f"cannot write TensorBoard summaries to {self.path}: {e.strerror or e}") from e
+        return False
