@@ -175,7 +175,7 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
             if watched:
                 print("mytasks: playing until the viewer closes (ESC or closing the window; Ctrl-C here)", flush=True)
             episodes = None if watched else int(res.train.params.config.player.games_num)
-            runner.evaluate(task, player.act, episodes, player.episodes_ended)
+            runner.evaluate(task, player.act, episodes, player.episodes_ended, float(res.nan_guard.max_fraction))
         finally:
             _stop_recording(task)
         return

@@ -162,7 +162,7 @@ def _blow_up_line(guard, blown_up: int, total: int) -> str:
 
 
 @torch.no_grad()
-def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
+def evaluate(env, policy, episodes: int | None, episodes_ended=None, max_blown: float = 1.0) -> dict:
     """Steps ``env`` with ``policy`` until ``episodes`` episodes ended (bounded in steps too) or
     its viewer closed; with ``episodes=None`` until the viewer closes or Ctrl-C.
     ``episodes_ended(env_ids)`` is called after each step in which some episodes ended (a
@@ -170,8 +170,8 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
 
     Every env resets on the first step (``reset_buf`` starts at ones), so returns and lengths
     count from the first step. Episodes that a blow-up ended (non-finite values, which the task
-    zeroes and ends: ``nonfinite_buf``) are counted apart and left out of the averages; when
-    every episode blew up, play ends with one line. Tasks may add their own
+    zeroes and ends: ``nonfinite_buf``) are counted apart and left out of the averages; when more
+    than ``max_blown`` of them (or all) blew up, play ends with one line. Tasks may add their own
     per-episode metrics through ``env.play_metrics(done_env_ids)`` (a dict of lists), named in
     print by ``env.play_metric_labels`` (a dict of strings).
     """
@@ -223,9 +223,11 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None) -> dict:
         if episodes is not None and len(returns) + blown_up >= episodes:
             break
     where = _blow_up_line(guard, blown_up, len(returns) + blown_up) if blown_up else ""
-    if not returns and blown_up:
-        raise UserError(f"play blew up: {where}; no episode ended otherwise. Check the checkpoint against the task "
-                        "(its forces, gains and sim.dt)")  # fmt: skip
+    too_many = blown_up and blown_up / (len(returns) + blown_up) > max_blown
+    if blown_up and (not returns or too_many):
+        beyond = f", more than nan_guard.max_fraction {max_blown:g}" if returns else ""
+        raise UserError(f"play blew up: {where}{beyond}. Check the checkpoint against the task (its forces, gains "
+                        "and sim.dt)")  # fmt: skip
     if not returns and stopped:
         print(f"play ended after {steps} steps, before any episode ended")
         return {"episodes": 0, "seconds": time.time() - t0}

@@ -11,6 +11,7 @@ Ctrl-C save. ``Summaries`` writes the same event file with tensorboardX's own sy
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from mytasks.utils.errors import WriteFailed
@@ -32,6 +33,7 @@ class Summaries:
         self._last_flush = time.monotonic()
         with self._writing():
             os.makedirs(log_dir, exist_ok=True)
+            _tell_wandb(log_dir)
             self._events = EventsWriter(os.path.join(log_dir, "events"))
 
     def _writing(self):
@@ -58,6 +60,18 @@ class Summaries:
     def close(self) -> None:
         with self._writing():
             self._events.close()
+
+
+def _tell_wandb(log_dir: str) -> None:
+    """With a wandb run that syncs TensorBoard (``wandb_activate``): wandb learns which folders
+    to watch when a tensorboardX ``EventFileWriter`` opens (its patch of that class), so one is
+    opened and closed here, leaving a header-only event file beside the real one."""
+    wandb = sys.modules.get("wandb")
+    if wandb is None or getattr(wandb, "run", None) is None:
+        return
+    from tensorboardX import writer
+
+    writer.EventFileWriter(log_dir, filename_suffix=".wandb").close()
 
 
 class _Guard:

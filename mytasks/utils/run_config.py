@@ -93,9 +93,7 @@ def _with_run_task(argv: list[str]) -> list[str]:
     first = []
     if ige_root and "ige_root" not in given:
         if not _trusted(given):
-            raise UserError(f"{run_dir} is a run of task {name} from the IsaacGymEnvs checkout {ige_root}; playing or "
-                            "resuming it imports that checkout's code, which mytasks does not do on a run's word: "
-                            f"add ige_root={ige_root} if you trust that folder")  # fmt: skip
+            raise _untrusted_checkout(run_dir, name, ige_root)
         first.append(f"ige_root={ige_root}")
     learner = str(saved.get("learner", "rl_games"))
     if learner != "rl_games" and "learner" not in given and "train" not in given:
@@ -106,6 +104,12 @@ def _with_run_task(argv: list[str]) -> list[str]:
         stems = [stem for stem, task in files.items() if task == name]
         first += [f"task={stems[0]}"] if stems else []
     return [*first, *argv]
+
+
+def _untrusted_checkout(run_dir: str, name: str, ige_root: str) -> UserError:
+    return UserError(f"{run_dir} is a run of task {name} from the IsaacGymEnvs checkout {ige_root}; playing or "
+                     "resuming it imports that checkout's code, which mytasks does not do on a run's word: "
+                     f"add ige_root={ige_root} if you trust that folder")  # fmt: skip
 
 
 def load_run_config(run_dir: str) -> DictConfig:
@@ -169,6 +173,11 @@ def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
     if run_dir is None:
         return cfg
     saved = load_run_config(run_dir)
+    ige_root = str(saved.get("ige_root", "") or "")
+    if ige_root and not cfg.ige_root and not cfg.trust_checkpoint:  # checkpoint=latest, or task= given
+        raise _untrusted_checkout(run_dir, saved.task.name, ige_root)
+    if cfg.trust_checkpoint and not _overridden(argv, "ige_root"):
+        cfg.ige_root = ige_root
     if _overridden(argv, "task") and saved.task.name != cfg.task.name:
         raise UserError(f"checkpoint {cfg.checkpoint} was trained on task {saved.task.name}, not {cfg.task.name}; "
                         f"use task={saved.task.name} or another checkpoint")  # fmt: skip
