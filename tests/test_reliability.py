@@ -96,7 +96,7 @@ def _fake_checkout(root, marker) -> str:
     os.makedirs(pkg / "tasks")
     os.makedirs(pkg / "cfg" / "task")
     os.makedirs(pkg / "cfg" / "train")
-    (pkg / "tasks" / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Cartpole:\n    pass\n")
+    (pkg / "tasks" / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Cartpole(object):\n    pass\n")
     return str(root)
 
 
@@ -128,6 +128,9 @@ def _saved_with(run: str, to, learner: str, edit) -> str:
     cfg = compose(["task=Cartpole", f"learner={learner}", *CPU])
     edit(cfg.train.params[learner])
     save_run_config(cfg, [], dest)
+    entries = {"rsl_rl": {"actor_state_dict": {}, "iter": 4}, "skrl": {"modules": {}}}[learner]
+    for old in glob.glob(os.path.join(dest, "nn", "*.pth")):  # the learner's own kind of checkpoint, which it loads
+        torch.save({**entries, "learner": learner, "epoch": 4, "spaces": {"obs": 4, "actions": 1}}, old)
     return dest
 
 

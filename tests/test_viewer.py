@@ -260,6 +260,78 @@ def test_the_web_viewer_in_a_browser_shows_the_robots_and_its_slider_sets_the_co
         pass  # the server stopped with the run
 
 
+def _epochs_seen(run: Run) -> int:
+    return len([ln for ln in run.out.splitlines() if ln.startswith("epoch ")])
+
+
+def _handshake(port: int, origin: str | None, host: str | None = None) -> str:
+    """'connected', or the status a websocket handshake with these headers was refused with."""
+    import asyncio
+
+    import websockets
+
+    import viser
+
+    async def connect() -> str:
+        uri = f"ws://{host or f'127.0.0.1:{port}'}"  # the Host header; the socket goes to 127.0.0.1 all the same
+        try:
+            async with websockets.connect(uri, host="127.0.0.1", port=port, origin=origin, open_timeout=10,
+                                          subprotocols=[f"viser-v{viser.__version__}"]):  # fmt: skip
+                return "connected"
+        except websockets.InvalidStatus as e:
+            return f"refused {e.response.status_code}"
+
+    return asyncio.run(connect())
+
+
+@pytest.mark.slow
+def test_the_web_viewer_answers_only_its_own_page_and_holds_no_pause_without_a_browser(tmp_path):
+    """A foreign page cannot reach the viewer's websocket (cross-site hijacking, DNS rebinding);
+    Pause holds training only while a browser is connected."""
+    import urllib.error
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    run = Run(tmp_path, *CARTPOLE, "max_iterations=100000", "viewer=web", f"viewer_port={port}", env=env)
+    try:
+        run.wait_for("/100000  reward")
+        assert _handshake(port, "http://evil.example") == "refused 403"
+        assert _handshake(port, "http://localhost:3000") == "refused 403"  # another local page
+        assert _handshake(port, f"http://evil.example:{port}", host=f"evil.example:{port}") == "refused 403"
+        assert _handshake(port, f"http://127.0.0.1:{port}") == "connected"
+        assert _handshake(port, f"http://localhost:{port}", host=f"localhost:{port}") == "connected"  # ssh -L too
+        rebound = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": f"evil.example:{port}"})
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(rebound, timeout=10)
+        browser = _browser()
+        try:
+            browser.get(f"http://127.0.0.1:{port}")
+            deadline = time.time() + 120
+            while not (pause := browser.find_elements(By.XPATH, "//label[normalize-space()='Pause']")):
+                assert time.time() < deadline, "the page shows no Pause"
+                time.sleep(0.5)
+            pause[0].click()
+            time.sleep(3)
+            held = _epochs_seen(run)
+            time.sleep(4)
+            assert _epochs_seen(run) == held, "Pause did not hold training"
+        finally:
+            browser.quit()  # the tab closes with training paused
+        deadline = time.time() + 30
+        while _epochs_seen(run) <= held + 3:
+            assert time.time() < deadline, f"training stayed paused without a browser:\n{run.out[-1500:]}"
+            time.sleep(0.5)
+        run.proc.send_signal(signal.SIGINT)
+        assert run.end(timeout=60) == -signal.SIGINT, run.out[-2000:]
+        assert "checkpoint saved: runs/" in run.out
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+
+
 def _png(browser, tmp_path) -> str:
     path = str(tmp_path / "page.png")
     browser.save_screenshot(path)
