@@ -74,7 +74,7 @@ def test_cartpole_exports_with_a_minimal_manifest_that_says_so(tmp_path):
     p = run_train("test=True", f"checkpoint={run_dir}", *CPU, "export=True", "play_episodes=0", cwd=str(tmp_path))
     assert p.returncode == 0, p.stdout + p.stderr
     out = run_dir / "exported"
-    assert sorted(os.listdir(out)) == ["deploy.yaml", "policy.onnx", "policy.pt"]
+    assert sorted(os.listdir(out)) == [".mytasks-export", "deploy.yaml", "policy.onnx", "policy.pt"]
     assert "gives no deploy information" in p.stdout and "the manifest is the minimal one" in p.stdout
     m = yaml.safe_load((out / "deploy.yaml").read_text())
     assert m["policy"]["num_obs"] == 4 and m["policy"]["num_actions"] == 1 and "joints" not in m
@@ -203,3 +203,110 @@ def test_the_shipped_humanoid_policy_walks_in_plain_mujoco_with_its_gait_clock(t
     assert r["fell"] == 0 and r["mean_vy"] == pytest.approx(0.3, abs=0.15)
     r = _sim2sim(out, 0.0, 0.0, 0.5)
     assert r["fell"] == 0 and r["mean_yaw_rate"] == pytest.approx(0.5, abs=0.25)
+
+
+def _sim2sim_run(export_dir: str, *args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mytasks.sim2sim", export_dir, *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)  # fmt: skip
+
+
+def _copy_export(go2_export: str, to) -> str:
+    import shutil
+
+    dest = str(to / "export")
+    shutil.copytree(go2_export, dest)
+    return dest
+
+
+def test_sim2sim_finds_the_meshes_beside_its_urdf_from_any_directory(go2_export, tmp_path):
+    """A robot with a mesh collision shape (the Go2's base box as an STL) stands in plain MuJoCo
+    run from an unrelated directory; a same-named file there is not taken instead."""
+    import trimesh
+
+    export = _copy_export(go2_export, tmp_path)
+    urdf = os.path.join(export, "robot", "go2.urdf")
+    text = open(urdf).read()
+    box = '<box size="0.3762 0.0935 0.114"/>'
+    assert text.count(box) == 1
+    with open(urdf, "w") as f:
+        f.write(text.replace(box, '<mesh filename="meshes/base.stl"/>'))
+    os.makedirs(os.path.join(export, "robot", "meshes"), exist_ok=True)
+    trimesh.creation.box(extents=[0.3762, 0.0935, 0.114]).export(os.path.join(export, "robot", "meshes", "base.stl"))
+    elsewhere = tmp_path / "elsewhere"
+    os.makedirs(elsewhere / "meshes")
+    trimesh.creation.box(extents=[3.0, 3.0, 3.0]).export(elsewhere / "meshes" / "base.stl")  # a decoy
+    p = _sim2sim_run(export, "--seconds", "3", cwd=str(elsewhere))
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = dict(kv.split("=") for kv in p.stdout.strip().splitlines()[-1].split()[1:])
+    assert r["fell"] == "0" and r["diverged"] == "0" and abs(float(r["mean_vx"])) < 0.1
+
+
+def test_export_copies_the_meshes_its_urdf_names(tmp_path):
+    from mytasks.deploy.export import copy_robot
+
+    robot = tmp_path / "robot_description"
+    os.makedirs(robot / "urdf" / "meshes")
+    os.makedirs(robot / "shared")
+    (robot / "urdf" / "meshes" / "base.stl").write_text("solid base\nendsolid base\n")
+    (robot / "shared" / "leg.stl").write_text("solid leg\nendsolid leg\n")
+    (robot / "urdf" / "bot.urdf").write_text(
+        '<robot name="bot"><link name="a"><collision><geometry><mesh filename="meshes/base.stl"/></geometry>'
+        '</collision><visual><geometry><mesh filename="../shared/leg.stl"/></geometry></visual></link>'
+        '<link name="b"><collision><geometry><mesh filename="package://bot/shared/leg.stl"/></geometry></collision>'
+        '</link></robot>'
+    )  # fmt: skip
+    copy_robot(str(robot / "urdf" / "bot.urdf"), str(tmp_path / "out"))
+    names = [m.get("filename") for m in ET.parse(tmp_path / "out" / "bot.urdf").getroot().iter("mesh")]
+    assert names == ["meshes/base.stl", "meshes/leg.stl", "meshes/leg.stl"]
+    assert sorted(os.listdir(tmp_path / "out" / "meshes")) == ["base.stl", "leg.stl"]
+    assert (tmp_path / "out" / "meshes" / "leg.stl").read_text().startswith("solid leg")
+
+
+def _edit_manifest(export: str, edit) -> None:
+    path = os.path.join(export, "deploy.yaml")
+    m = yaml.safe_load(open(path))
+    edit(m)
+    with open(path, "w") as f:
+        yaml.safe_dump(m, f)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m["robot"].update(urdf="/etc/passwd"), "robot.urdf is '/etc/passwd'; sim2sim takes only relative"),
+        (lambda m: m["files"].update(onnx="../../policy.onnx"), "files.onnx is '../../policy.onnx'; sim2sim takes"),
+        (lambda m: m["joints"]["kp"].update({k: "high" for k in m["joints"]["kp"]}), "deploy.yaml is malformed"),
+        (lambda m: m["joints"]["kd"].update({k: float("nan") for k in m["joints"]["kd"]}), "a non-finite number"),
+        (lambda m: m.pop("control"), "is not a deploy manifest of mytasks"),
+    ],
+)
+def test_a_bad_manifest_is_one_line(go2_export, tmp_path, edit, message):
+    export = _copy_export(go2_export, tmp_path)
+    _edit_manifest(export, edit)
+    p = _sim2sim_run(export, "--seconds", "0.1")
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert p.stderr.strip().startswith("error: ") and message in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_model_that_is_not_onnx_is_one_line(go2_export, tmp_path):
+    export = _copy_export(go2_export, tmp_path)
+    with open(os.path.join(export, "policy.onnx"), "w") as f:
+        f.write("not a model")
+    p = _sim2sim_run(export, "--seconds", "0.1")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "policy.onnx is not a model onnxruntime can run" in p.stderr
+
+
+def test_a_simulation_that_diverges_says_so_and_is_no_fall(go2_export, tmp_path):
+    export = _copy_export(go2_export, tmp_path)
+
+    def stiff(m):
+        for name in m["joints"]["kp"]:
+            m["joints"]["kp"][name], m["joints"]["effort_limit"][name] = 1e9, 1e12
+
+    _edit_manifest(export, stiff)
+    p = _sim2sim_run(export, "--seconds", "2")
+    assert p.returncode == 1, p.stderr[-2000:]
+    line = p.stdout.strip().splitlines()[-1]
+    assert line.endswith("fell=0 diverged=1"), line
+    assert "sim2sim: the simulation diverged after" in p.stderr

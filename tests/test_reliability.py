@@ -334,3 +334,20 @@ def test_a_skrl_model_expression_of_its_own_tokens_passes_and_code_does_not():
         OmegaConf.update(c, f"train.params.skrl.{where}", value)
         with pytest.raises(UserError):
             skrl_learner.check_settings(c)
+
+
+def test_a_vecnormalize_of_the_wrong_shape_is_one_line_not_broadcast():
+    from types import SimpleNamespace
+
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+    from mytasks.rl import learners, sb3_learner
+    from mytasks.utils.errors import UserError
+
+    norm = SimpleNamespace(obs_rms=RunningMeanStd(shape=(4,)), ret_rms=RunningMeanStd(shape=()))
+    saved = {"obs_rms": {"mean": torch.zeros(1), "var": torch.ones(1), "count": 10.0}}
+    with pytest.raises(UserError, match=r"sb3.pth does not fit this run's networks \(ValueError: vecnormalize.obs_rms "
+                                        r"has shape \(1,\), the task's is \(4,\)\)"):  # fmt: skip
+        with learners.restoring("sb3.pth"):
+            sb3_learner._restore_norm(norm, saved)
+    assert norm.obs_rms.mean.shape == (4,)

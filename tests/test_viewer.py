@@ -268,9 +268,8 @@ def _handshake(port: int, origin: str | None, host: str | None = None) -> str:
     """'connected', or the status a websocket handshake with these headers was refused with."""
     import asyncio
 
-    import websockets
-
     import viser
+    import websockets
 
     async def connect() -> str:
         uri = f"ws://{host or f'127.0.0.1:{port}'}"  # the Host header; the socket goes to 127.0.0.1 all the same

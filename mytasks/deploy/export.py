@@ -231,28 +231,36 @@ def export(player, task, checkpoint: str, out_dir: str, samples: torch.Tensor | 
 def copy_robot(urdf: str, dest: str) -> None:
     """The URDF into ``dest`` with every mesh it names, found as MuJoCo and Newton find them
     (relative to the URDF's folder; ``package://<pkg>/`` from the folder above it or the URDF's
-    own), copied under ``dest/meshes/`` and named there by a relative path."""
-    os.makedirs(os.path.join(dest, "meshes"))
-    tree = ET.parse(urdf)
+    own), copied under ``dest/meshes/`` and named there by a relative path. The URDF's text is
+    kept as written but for those file names (a URDF without meshes is copied as it is)."""
+    os.makedirs(dest)
     here = os.path.dirname(os.path.abspath(urdf))
-    taken: dict[str, str] = {}
-    for mesh in tree.getroot().iter("mesh"):
-        name = mesh.get("filename")
-        if not name:
-            continue
+    names = [m.get("filename") for m in ET.parse(urdf).getroot().iter("mesh") if m.get("filename")]
+    if not names:
+        shutil.copy2(urdf, os.path.join(dest, os.path.basename(urdf)))
+        return
+    os.makedirs(os.path.join(dest, "meshes"))
+    copied: dict[str, str] = {}  # source file -> its name in the export
+    renamed: dict[str, str] = {}  # the URDF's name -> its name in the export
+    for name in dict.fromkeys(names):
         source = _mesh_source(name, here)
-        if source not in taken:
+        if source not in copied:
             stem, ext = os.path.splitext(os.path.basename(source))
             target, k = f"meshes/{stem}{ext}", 1
-            while target in taken.values():
+            while target in copied.values():
                 k += 1
                 target = f"meshes/{stem}_{k}{ext}"
             shutil.copy2(source, os.path.join(dest, target))
-            taken[source] = target
-        mesh.set("filename", taken[source])
-    if not taken:
-        os.rmdir(os.path.join(dest, "meshes"))
-    tree.write(os.path.join(dest, os.path.basename(urdf)), encoding="utf-8", xml_declaration=True)
+            copied[source] = target
+        renamed[name] = copied[source]
+    with open(urdf, encoding="utf-8") as f:
+        text = f.read()
+    def rename(m: re.Match) -> str:
+        return f"{m.group(1)}{m.group(2)}{renamed.get(m.group(3), m.group(3))}{m.group(2)}"
+
+    text = re.sub(r"""(<mesh\b[^>]*?\bfilename\s*=\s*)(["'])(.*?)\2""", rename, text)
+    with open(os.path.join(dest, os.path.basename(urdf)), "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _mesh_source(name: str, here: str) -> str:

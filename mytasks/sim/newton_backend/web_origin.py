@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import http
+import socket
 import threading
 from urllib.parse import urlsplit
 
@@ -64,3 +65,16 @@ def loopback_only():
             yield
         finally:
             ws_server.serve = serve
+
+
+def free_port(first: int, tries: int = 100) -> int | None:
+    """The first port from ``first`` (at most ``tries`` of them, none past 65535) that binds on
+    127.0.0.1, or None."""
+    for port in range(first, min(first + tries, 65536)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return None
