@@ -86,6 +86,12 @@ def test_capture_video_in_training_and_play(tmp_path):
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     (clip,) = glob.glob(os.path.join(run_dir, "videos", "play", "step-*.mp4"))
     assert len(_decode(clip)[0]) == 15
+    first = open(clip, "rb").read()
+    p = run_train("test=True", f"checkpoint={run_dir}", "num_envs=4", "play_episodes=4", "capture_video=True",
+                  "capture_video_len=12", "task.env.maxEpisodeLength=30", cwd=str(tmp_path))  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert open(clip, "rb").read() == first  # a later play never replaces an earlier one's clip
+    assert len(_decode(clip.replace(".mp4", "_2.mp4"))[0]) == 12
 
 
 def test_a_camera_made_while_building_the_scene_renders_it(tmp_path):

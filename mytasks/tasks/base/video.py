@@ -96,7 +96,7 @@ class VideoRecorder:
         for packet in clip["stream"].encode():
             clip["container"].mux(packet)
         clip["container"].close()
-        os.replace(clip["tmp"], clip["path"])
+        clip["path"] = _take_name(clip["tmp"], clip["path"])
         seconds = clip["frames"] / self.fps
         print(f"video: {clip['path']} ({clip['frames']} frames, {seconds:.1f} s at {self.fps:.0f} fps)")
 
@@ -119,3 +119,23 @@ class VideoRecorder:
             else:
                 self._abandon()
 
+
+def _take_name(tmp: str, path: str) -> str:
+    """Renames ``tmp`` to ``path``, or to ``<path stem>_2.mp4``, ``_3``... when a clip of an
+    earlier play is there already (never replaced); returns the name it took."""
+    stem, ext = os.path.splitext(path)
+    for k in range(1, 10000):
+        target = path if k == 1 else f"{stem}_{k}{ext}"
+        try:
+            os.link(tmp, target)  # fails if the name is taken, where a rename would replace
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links
+            if os.path.exists(target):
+                continue
+            os.replace(tmp, target)
+            return target
+        os.remove(tmp)
+        return target
+    os.replace(tmp, path)
+    return path
