@@ -274,6 +274,8 @@ def _runs(cwd: str) -> set[str]:
         (["seed=4294967296"], "error: seed must be at most 4294967295, got 4294967296"),
         (["num_envs=1000000000"], "error: num_envs must be at most 1048576"),
         (["viewer_port=0"], "error: viewer_port must be at least 1"),
+        (["task.sim.dt=-0.01"], "error: task.sim.dt must be a number above zero, got '-0.01'"),
+        (["task.sim.substeps=0"], "error: task.sim.substeps must be a whole number of at least 1, got '0'"),
         (["physics_engine=physx"], "error: physics_engine=physx needs NVIDIA Isaac Gym"),
         (["test=True", "checkpoint=missing.pth"], "error: checkpoint not found: missing.pth"),
         (["test=True", "checkpoint=README.md"], "is not a checkpoint that torch can read"),

@@ -6,6 +6,7 @@ Light on purpose (omegaconf and hydra only), so that ``--help`` and config error
 from __future__ import annotations
 
 import glob
+import math
 import os
 
 from omegaconf import DictConfig, OmegaConf
@@ -158,6 +159,15 @@ def check(cfg: DictConfig) -> None:
     num_envs = OmegaConf.select(cfg, "task.env.numEnvs")
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or not 1 <= num_envs <= MAX_ENVS:
         raise UserError(f"task.env.numEnvs must be a whole number from 1 to {MAX_ENVS}, got '{num_envs}'")
+    for key, whole in (("task.sim.dt", False), ("task.sim.substeps", True), ("task.env.controlFrequencyInv", True),
+                       ("task.env.maxEpisodeLength", False), ("task.env.episodeLength", False)):  # fmt: skip
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        number = not isinstance(value, bool) and isinstance(value, int if whole else int | float)
+        if not number or not math.isfinite(value) or value <= 0:
+            raise UserError(f"{key} must be {'a whole number of at least 1' if whole else 'a number above zero'}, "
+                            f"got '{value}'")  # fmt: skip
     train_config = OmegaConf.select(cfg, "train.params.config")
     if train_config is not None:
         check_train_numbers(train_config)
