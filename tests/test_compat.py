@@ -161,10 +161,14 @@ def test_upstream_ant_trains_from_its_checkout_with_rising_reward(ant_run):
 
 @needs_ige
 @pytest.mark.slow
-def test_a_checkout_run_plays_back_from_its_run_directory_alone(ant_run):
-    """The run's config remembers the checkout: checkpoint=<run> is enough, as for mytasks' own tasks."""
+def test_a_checkout_run_plays_back_from_its_run_directory_with_the_checkout_named_again(ant_run):
+    """The run's config remembers the checkout, but its code is imported only when the command
+    names it: ``checkpoint=<run>`` alone is one line that gives the ``ige_root=`` to add."""
     cwd, run_dir, epochs, _ = ant_run
     p = run_train("test=True", f"checkpoint={run_dir}", "headless=True", "num_envs=16", "play_episodes=16", cwd=cwd)
+    assert p.returncode == 2 and p.stderr.strip().endswith(f"add ige_root={IGE} if you trust that folder"), p.stderr
+    p = run_train("test=True", f"checkpoint={run_dir}", f"ige_root={IGE}", "headless=True", "num_envs=16",
+                  "play_episodes=16", cwd=cwd)  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     m = re.search(r"played 16 episodes .*average reward ([-\d.]+)", p.stdout)
     assert m, p.stdout[-2000:]
@@ -179,8 +183,8 @@ def test_a_checkout_run_plays_back_on_video(ant_run):
     import numpy as np
 
     cwd, run_dir, _, _ = ant_run
-    p = run_train("test=True", f"checkpoint={run_dir}", "headless=True", "num_envs=4", "play_episodes=4",
-                  "capture_video=True", "capture_video_len=30", cwd=cwd)  # fmt: skip
+    p = run_train("test=True", f"checkpoint={run_dir}", f"ige_root={IGE}", "headless=True", "num_envs=4",
+                  "play_episodes=4", "capture_video=True", "capture_video_len=30", cwd=cwd)  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     (clip,) = glob.glob(os.path.join(run_dir, "videos", "play", "step-*.mp4"))
     with av.open(clip) as c:

@@ -55,9 +55,10 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         f.write(b"new: ")
         raise OSError("disk full")
 
-    with pytest.raises(OSError):
-        from mytasks.utils.files import atomic_write
+    from mytasks.utils.errors import WriteFailed
+    from mytasks.utils.files import atomic_write
 
+    with pytest.raises(WriteFailed, match=r"^cannot write .*/config.yaml: disk full$"):  # one line, path and cause
         atomic_write(path, broken)
     assert open(path).read() == "old: 1\n"
     assert os.listdir(tmp_path) == ["config.yaml"]

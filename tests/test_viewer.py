@@ -140,7 +140,7 @@ def test_an_upstream_task_plays_in_the_window(display, tmp_path):
                   "experiment=ant", cwd=str(tmp_path))  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     run_dir = next((tmp_path / "runs").glob("ant_*"))
-    run = Run(tmp_path, "test=True", f"checkpoint={run_dir}", "num_envs=4", "viewer=native",
+    run = Run(tmp_path, "test=True", f"checkpoint={run_dir}", f"ige_root={IGE}", "num_envs=4", "viewer=native",
               env=dict(os.environ, DISPLAY=display))  # fmt: skip
     run.wait_for("playing until the viewer closes")
     deadline = time.time() + 120

@@ -155,6 +155,35 @@ def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str
     return player
 
 
+def _play_step(env, policy, obs, ret, length, returns: list, lengths: list, extra: dict, episodes_ended):
+    """One step of play: the episodes that ended are added to ``returns``, ``lengths`` and
+    ``extra`` (those a blow-up ended only counted); returns the next observation, that count
+    and whether the viewer closed."""
+    obs_dict, rew, done, _ = env.step(policy(obs))
+    if getattr(env, "viewer_closed", False):
+        return obs, 0, True
+    ret += rew
+    length += 1.0
+    ended, blown_up = done != 0, 0
+    blown = getattr(env, "nonfinite_buf", None)
+    if blown is not None and bool(blown.any()):  # ended by a blow-up: counted apart, as training counts them
+        blown = blown.to(ended.device)
+        blown_up = int((ended & blown).sum())
+        ended = ended & ~blown
+    ids = ended.nonzero(as_tuple=False).flatten()
+    if len(ids):
+        if episodes_ended is not None:
+            episodes_ended(ids)
+        returns += ret[ids].tolist()
+        lengths += length[ids].tolist()
+        for k, v in (env.play_metrics(ids) if hasattr(env, "play_metrics") else {}).items():
+            extra.setdefault(k, []).extend(v)
+    ids = (done != 0).nonzero(as_tuple=False).flatten()
+    ret[ids] = 0.0
+    length[ids] = 0.0
+    return obs_dict["obs"], blown_up, False
+
+
 def _blow_up_line(guard, blown_up: int, total: int) -> str:
     seen = guard.take() if guard is not None else None
     what = f"non-finite {seen.quantity}, env {seen.env_index} first" if seen is not None and seen.envs else "non-finite"
@@ -189,37 +218,19 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None, max_blown: 
     steps, stopped = 0, False
     while steps < max_steps:
         steps += 1
-        try:
-            obs_dict, rew, done, _ = env.step(policy(obs))
+        try:  # Ctrl-C ends a watched play wherever in the step it lands
+            obs, blown_now, viewer_closed = _play_step(env, policy, obs, ret, length, returns, lengths, extra,
+                                                      episodes_ended)  # fmt: skip
         except KeyboardInterrupt:
             if episodes is not None:
                 raise
             print("\ninterrupted", flush=True)
             stopped = True
             break
-        if getattr(env, "viewer_closed", False):
+        blown_up += blown_now
+        if viewer_closed:
             stopped = True
             break
-        obs = obs_dict["obs"]
-        ret += rew
-        length += 1.0
-        ended = done != 0
-        blown = getattr(env, "nonfinite_buf", None)
-        if blown is not None and bool(blown.any()):  # ended by a blow-up: counted apart, as training counts them
-            blown = blown.to(ended.device)
-            blown_up += int((ended & blown).sum())
-            ended = ended & ~blown
-        ids = ended.nonzero(as_tuple=False).flatten()
-        if len(ids):
-            if episodes_ended is not None:
-                episodes_ended(ids)
-            returns += ret[ids].tolist()
-            lengths += length[ids].tolist()
-            for k, v in (env.play_metrics(ids) if hasattr(env, "play_metrics") else {}).items():
-                extra.setdefault(k, []).extend(v)
-        ids = (done != 0).nonzero(as_tuple=False).flatten()
-        ret[ids] = 0.0
-        length[ids] = 0.0
         if episodes is not None and len(returns) + blown_up >= episodes:
             break
     where = _blow_up_line(guard, blown_up, len(returns) + blown_up) if blown_up else ""

@@ -33,7 +33,7 @@ def check(path: str) -> None:
         with open(path, encoding="utf-8") as f:
             nodes = list(yaml.compose_all(f, Loader=yaml.SafeLoader))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise YamlRefused(f"{path} is not valid YAML ({type(e).__name__})") from None
+        raise YamlRefused(f"{path} cannot be read ({type(e).__name__})") from None
     count = _Counter()
     try:
         for node in nodes:
