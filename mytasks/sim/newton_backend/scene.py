@@ -8,7 +8,6 @@ actor by actor, in creation order.
 
 from __future__ import annotations
 
-from copy import deepcopy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,11 +127,14 @@ class Sim:
             filter=filter_,
             dof_props=asset.dof_properties.copy(),
             shape_props=[gt.RigidShapeProperties(**vars(s)) for s in asset.shape_properties],
-            body_props=[deepcopy(p) for p in asset.body_properties],
+            # Shared with the asset until set: the getters hand out copies and the setters put
+            # in copies, so an actor's body and tendon properties are never changed in place
+            # (a deep copy per actor was most of building 4096 envs).
+            body_props=list(asset.body_properties),
             dof_offset=env.dof_count,
             body_offset=env.body_count,
             shape_offset=env.shape_count,
-            tendon_props=[deepcopy(t.props) for t in asset.tendons],
+            tendon_props=[t.props for t in asset.tendons],
         )
         env.actors.append(actor)
         return actor.handle
