@@ -70,27 +70,33 @@ class Bodies:
 
     # ------------------------------------------------------------------ mass properties
     def write_properties(self, actors) -> None:
+        """Writes the mass, centre of mass and inertia (and gravity flags) of ``actors``' bodies
+        into the model. Actors whose properties were never set share their asset's list, so
+        each distinct list is turned into arrays once and written to all its actors' rows."""
         m = self.world.model
         mass, inv_mass = m.body_mass.numpy(), m.body_inv_mass.numpy()
         com, inertia, inv_inertia = m.body_com.numpy(), m.body_inertia.numpy(), m.body_inv_inertia.numpy()
         gravcomp_arr = getattr(getattr(m, "mujoco", None), "gravcomp", None)
         gravcomp = gravcomp_arr.numpy() if gravcomp_arr is not None else None
+        rows: dict[int, tuple[list, list]] = {}  # id of a props list -> (the list, its actors' first rows)
         for actor in actors:
             first = actor.env.index * self.world.bodies_per_env + actor.body_offset
-            for k, p in enumerate(actor.body_props):
-                i = first + k
-                mass[i] = p.mass
-                inv_mass[i] = 1.0 / p.mass if p.mass > 0 else 0.0
-                com[i] = tuple(p.com)
-                inertia_i = p.inertia.to_numpy()
-                inertia[i] = inertia_i
-                invertible = p.mass > 0 and np.linalg.det(inertia_i) > 0
-                inv_inertia[i] = np.linalg.inv(inertia_i) if invertible else 0.0
-                no_gravity = bool(int(p.flags) & gt.RIGID_BODY_DISABLE_GRAVITY)
-                if gravcomp is not None:
-                    gravcomp[i] = 1.0 if no_gravity else 0.0
-                elif no_gravity:
-                    raise RuntimeError("this Newton build has no gravity compensation: disable_gravity is unavailable")
+            rows.setdefault(id(actor.body_props), (actor.body_props, []))[1].append(first)
+        for props, firsts in rows.values():
+            if not props:
+                continue
+            idx = (np.asarray(firsts)[:, None] + np.arange(len(props))[None, :]).ravel()
+            values = _mass_arrays(props)
+            count = len(firsts)
+            mass[idx] = np.tile(values["mass"], count)
+            inv_mass[idx] = np.tile(values["inv_mass"], count)
+            com[idx] = np.tile(values["com"], (count, 1))
+            inertia[idx] = np.tile(values["inertia"], (count, 1, 1))
+            inv_inertia[idx] = np.tile(values["inv_inertia"], (count, 1, 1))
+            if gravcomp is not None:
+                gravcomp[idx] = np.tile(values["no_gravity"].astype(gravcomp.dtype), count)
+            elif values["no_gravity"].any():
+                raise RuntimeError("this Newton build has no gravity compensation: disable_gravity is unavailable")
         m.body_mass.assign(mass)
         m.body_inv_mass.assign(inv_mass)
         m.body_com.assign(com)
@@ -188,3 +194,23 @@ class Bodies:
 
 def _as_rows(t, n: int, width: int, what: str, device) -> torch.Tensor:
     return shaped(torch.as_tensor(t, device=device, dtype=torch.float32), (n, width), what)
+
+
+def _mass_arrays(props: list) -> dict[str, np.ndarray]:
+    """One actor's bodies' mass properties as arrays: mass and its inverse (0 for a massless
+    or fixed body), centre of mass, inertia and its inverse (0 where it is singular), and
+    whether gravity is off."""
+    mass = np.array([float(p.mass) for p in props])
+    inertia = np.stack([p.inertia.to_numpy() for p in props]).astype(np.float64)
+    invertible = (mass > 0) & (np.linalg.det(inertia) > 0)
+    inv_inertia = np.zeros_like(inertia)
+    if invertible.any():
+        inv_inertia[invertible] = np.linalg.inv(inertia[invertible])
+    return {
+        "mass": mass,
+        "inv_mass": np.where(mass > 0, 1.0 / np.where(mass > 0, mass, 1.0), 0.0),
+        "com": np.array([tuple(p.com) for p in props], dtype=np.float64),
+        "inertia": inertia,
+        "inv_inertia": inv_inertia,
+        "no_gravity": np.array([bool(int(p.flags) & gt.RIGID_BODY_DISABLE_GRAVITY) for p in props]),
+    }
