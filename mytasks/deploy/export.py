@@ -317,7 +317,11 @@ def _swap_in(tmp: str, out_dir: str) -> None:
     empty = not is_export(out_dir)
     if not _exchange(tmp, out_dir):
         os.rename(out_dir, f"{tmp}.old")
-        os.rename(tmp, out_dir)
+        try:
+            os.rename(tmp, out_dir)
+        except BaseException:
+            os.rename(f"{tmp}.old", out_dir)  # the earlier export back where it was
+            raise
         tmp = f"{tmp}.old"
     if empty:
         os.rmdir(tmp)  # fails, and so keeps it, should a file have appeared in it
