@@ -305,7 +305,7 @@ def test_a_simulation_that_diverges_says_so_and_is_no_fall(go2_export, tmp_path)
             m["joints"]["kp"][name], m["joints"]["effort_limit"][name] = 1e9, 1e12
 
     _edit_manifest(export, stiff)
-    p = _sim2sim_run(export, "--seconds", "2")
+    p = _sim2sim_run(export, "--seconds", "2", cwd=str(tmp_path))  # MuJoCo writes MUJOCO_LOG.TXT where it runs
     assert p.returncode == 1, p.stderr[-2000:]
     line = p.stdout.strip().splitlines()[-1]
     assert line.endswith("fell=0 diverged=1"), line
