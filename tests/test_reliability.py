@@ -357,13 +357,13 @@ def test_a_vecnormalize_of_the_wrong_shape_is_one_line_not_broadcast():
 
     from stable_baselines3.common.running_mean_std import RunningMeanStd
 
-    from mytasks.rl import learners, sb3_learner
+    from mytasks.rl import checkpoints, sb3_learner
     from mytasks.utils.errors import UserError
 
     norm = SimpleNamespace(obs_rms=RunningMeanStd(shape=(4,)), ret_rms=RunningMeanStd(shape=()))
     saved = {"obs_rms": {"mean": torch.zeros(1), "var": torch.ones(1), "count": 10.0}}
     with pytest.raises(UserError, match=r"sb3.pth does not fit this run's networks \(ValueError: vecnormalize.obs_rms "
                                         r"has shape \(1,\), the task's is \(4,\)\)"):  # fmt: skip
-        with learners.restoring("sb3.pth"):
+        with checkpoints.restoring("sb3.pth"):
             sb3_learner._restore_norm(norm, saved)
     assert norm.obs_rms.mean.shape == (4,)

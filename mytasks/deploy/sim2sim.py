@@ -34,6 +34,8 @@ import sys
 
 import numpy as np
 
+from mytasks.utils.errors import first_line
+
 SIM_DT = 0.002
 RAMP = 1.0  # [s] the command rises from zero to its value over the first second
 SETTLE = 2.0  # [s] the means leave out the first two seconds (of runs longer than four)
@@ -98,11 +100,6 @@ def gait_phase(steps: int, dt: float, period: float) -> np.ndarray:
     return np.array([math.sin(2 * math.pi * phase), math.cos(2 * math.pi * phase)])
 
 
-def _first(e: BaseException) -> str:
-    lines = [t.strip() for t in str(e).splitlines() if t.strip()]
-    return lines[0][:200] if lines else type(e).__name__
-
-
 def read_manifest(export_dir: str) -> dict:
     """``deploy.yaml``, checked: a mapping, of a sane size, its numbers where numbers belong."""
     from mytasks.utils.yaml_files import YamlRefused, safe_load
@@ -126,7 +123,7 @@ def read_manifest(export_dir: str) -> dict:
         for term in m["observations"]:
             str(term["name"]), int(term["size"]), np.asarray(term["scale"], dtype=np.float64)
     except (KeyError, TypeError, ValueError, IndexError) as e:
-        raise ExportError(f"{path} is malformed ({type(e).__name__}: {_first(e)}); export again") from None
+        raise ExportError(f"{path} is malformed ({type(e).__name__}: {first_line(e)[:200]}); export again") from None
     if not np.isfinite(numbers).all() or float(m["control"]["dt"]) <= 0:
         raise ExportError(f"{path} holds a non-finite number, or a control.dt that is not positive; export again")
     return m
@@ -146,14 +143,14 @@ class Sim2Sim:
         try:
             self.policy = onnxruntime.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime's own error types
-            raise ExportError(f"{onnx_file} is not a model onnxruntime can run ({_first(e)})") from None
+            raise ExportError(f"{onnx_file} is not a model onnxruntime can run ({first_line(e)[:200]})") from None
         j = m["joints"]
         self.names = list(joint_order or j["policy_order"])
         urdf = inside(export_dir, m.get("robot", {}).get("urdf"), "the manifest's robot.urdf")
         try:
             spec = mujoco.MjSpec.from_string(_floating(urdf, export_dir))
         except ValueError as e:  # MuJoCo's compiler
-            raise ExportError(f"MuJoCo cannot load {urdf} ({_first(e)})") from None
+            raise ExportError(f"MuJoCo cannot load {urdf} ({first_line(e)[:200]})") from None
         spec.option.timestep = SIM_DT
         robot_self = bool(m["robot"].get("self_collisions", False))
         for g in spec.geoms:

@@ -8,13 +8,14 @@ Writing is atomic (``mytasks.utils.files``): a kill mid-save leaves the previous
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 
-from mytasks.utils.errors import UserError
+from mytasks.utils.errors import UserError, first_line
 from mytasks.utils.files import atomic_write
-from mytasks.utils.paths import PROJECT_DIR
+from mytasks.utils.paths import locate_checkpoint
 
 
 def _epoch_of(path: str) -> int:
@@ -28,10 +29,7 @@ def resolve(path: str, name: str | None = None, last: bool = False) -> str:
     highest epoch. Relative paths are tried from the working directory, then from the project
     (for the checkpoints under assets/checkpoints). Only regular files count: a folder or a
     pipe named ``*.pth`` is no checkpoint."""
-    path = os.path.expanduser(str(path))
-    in_project = os.path.join(PROJECT_DIR, path)
-    if not os.path.exists(path) and not os.path.isabs(path) and os.path.exists(in_project):
-        path = in_project  # a checkpoint shipped with the project, named from elsewhere
+    path = locate_checkpoint(path)
     if not os.path.exists(path):
         raise UserError(f"checkpoint not found: {path}; pass a .pth file, a run directory under runs/, or latest")
     if os.path.isfile(path):
@@ -125,6 +123,20 @@ def check_stamp(state: dict, path: str) -> None:
         bad = f"spaces {spaces!r}"
     if bad is not None:
         raise UserError(f"{path} is damaged: its {bad} is not what mytasks writes; use another checkpoint of the run")
+
+
+@contextlib.contextmanager
+def restoring(path: str):
+    """Around putting a checkpoint's entries into a learner's networks: a file whose entries
+    do not fit them (damaged, or of other network settings) is one line, not the library's."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+        raise UserError(f"{path} does not fit this run's networks ({type(e).__name__}: {first_line(e)[:200]}); "
+                        "it is damaged or was trained with other network settings: pick another checkpoint, "
+                        "or play it with its own run directory") from None  # fmt: skip
 
 
 def save(state: dict, path: str) -> None:

@@ -17,7 +17,6 @@ and ``spaces`` (observations and actions), which say on load whether they fit th
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import os
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mytasks.rl import checkpoints
-from mytasks.utils.errors import STOP_REQUESTED, Interrupted, UserError, end_by_signal, first_line
+from mytasks.utils.errors import STOP_REQUESTED, Interrupted, UserError, end_by_signal
 
 # learner -> (module, the package it imports, its distribution, the version its module was
 # written against: the pin in pyproject.toml)
@@ -107,18 +106,16 @@ def check_state(state: dict, path: str, learner: str, expected_key: str) -> dict
     return state
 
 
-@contextlib.contextmanager
-def restoring(path: str):
-    """Around putting a checkpoint's entries into a learner's networks: a file whose entries
-    do not fit them (damaged, or of other network settings) is one line, not the library's."""
-    try:
-        yield
-    except UserError:
-        raise
-    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
-        raise UserError(f"{path} does not fit this run's networks ({type(e).__name__}: {first_line(e)[:200]}); "
-                        "it is damaged or was trained with other network settings: pick another checkpoint, "
-                        "or play it with its own run directory") from None  # fmt: skip
+def named_settings(tree, where: str):
+    """Every (key, text, path) of a learner's settings ``tree`` (dicts and lists, at any depth)
+    whose value is text: where a library may read a class name or an expression."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    for k, v in items:
+        here = f"{where}.{k}" if isinstance(tree, dict) else f"{where}[{k}]"
+        if isinstance(v, str):
+            yield k, v, here
+        else:
+            yield from named_settings(v, here)
 
 
 def saves_at(epoch: int, every: int, last: bool) -> bool:

@@ -86,6 +86,7 @@ def check_settings(cfg: DictConfig) -> None:
     import pkgutil
 
     import rsl_rl
+    from rsl_rl.utils import resolve_callable
 
     own = [importlib.import_module(m) for _, m, _ in pkgutil.iter_modules(rsl_rl.__path__, "rsl_rl.")]
 
@@ -93,33 +94,17 @@ def check_settings(cfg: DictConfig) -> None:
         parts = name.replace(":", ".").split(".")
         if parts[0] == "rsl_rl" and all(p.isidentifier() for p in parts):
             try:
-                return callable(_resolve(name))
+                return callable(resolve_callable(name))
             except (ImportError, AttributeError, ValueError):
                 return False
         return name.isidentifier() and any(callable(getattr(m, name, None)) for m in own)
 
-    def walk(node, where: str) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                here = f"{where}.{k}"
-                if k in _NAMES_CODE and isinstance(v, str):
-                    if not (k == "logger" and v in _LOGGER_ALIASES) and not provided(v):
-                        raise UserError(f"{here} is '{v}', which is not a class or function of rsl_rl; mytasks lets "
-                                        "rsl_rl build only its own (a name such as PPO, MLPModel or "
-                                        "rsl_rl.modules:EmpiricalNormalization)")  # fmt: skip
-                else:
-                    walk(v, here)
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, f"{where}[{i}]")
-
-    walk(OmegaConf.to_container(cfg.train.params.rsl_rl, resolve=True), "train.params.rsl_rl")
-
-
-def _resolve(name: str):
-    from rsl_rl.utils import resolve_callable
-
-    return resolve_callable(name)
+    tree = OmegaConf.to_container(cfg.train.params.rsl_rl, resolve=True)
+    for key, text, here in learners.named_settings(tree, "train.params.rsl_rl"):
+        if key in _NAMES_CODE and not (key == "logger" and text in _LOGGER_ALIASES) and not provided(text):
+            raise UserError(f"{here} is '{text}', which is not a class or function of rsl_rl; mytasks lets rsl_rl "
+                            "build only its own (a name such as PPO, MLPModel or "
+                            "rsl_rl.modules:EmpiricalNormalization)")  # fmt: skip
 
 
 def load(path: str, trust: bool = False) -> dict:
@@ -154,7 +139,7 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
         runner = _Runner(env, train_cfg, os.path.join(run_dir, "summaries"), cfg.rl_device, run_dir, name)
     first = 0
     if state is not None:
-        with learners.restoring("the checkpoint"):
+        with checkpoints.restoring("the checkpoint"):
             runner.alg.load(state, None, strict=True)
             runner.current_learning_iteration = first = int(state["iter"])
     steps = int(train_cfg["num_steps_per_env"]) * task.num_envs
@@ -191,7 +176,7 @@ def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
     env = RslRlEnv(task)
     with quiet(cfg.verbose):
         runner = _Runner(env, _train_cfg(cfg), None, cfg.rl_device, "", "")
-    with learners.restoring(path):
+    with checkpoints.restoring(path):
         runner.alg.load(state, {"actor": True}, strict=True)
     policy = runner.get_inference_policy(cfg.rl_device)
     actor = runner.alg.get_policy().as_jit().cpu().eval()  # normaliser, MLP, mean: from the obs tensor

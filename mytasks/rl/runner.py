@@ -125,9 +125,7 @@ def train(params: dict, observer, options, state: dict | None = None, sigma: str
     with quiet(options.verbose):
         agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
         if state is not None:
-            from mytasks.rl.learners import restoring
-
-            with restoring("the checkpoint"):
+            with checkpoints.restoring("the checkpoint"):
                 agent.restore_state(state)
         _set_sigma(agent.model, sigma)
         if params["config"].get("torch_compile"):
@@ -144,9 +142,7 @@ def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str
         player = runner.create_player()
     env = player.env
     checkpoints.check_matches(state, path, task_name, env.num_obs, env.num_actions)
-    from mytasks.rl.learners import restoring
-
-    with restoring(path):
+    with checkpoints.restoring(path):
         player.model.load_state_dict(state["model"])
         if player.normalize_input and "running_mean_std" in state:
             player.model.running_mean_std.load_state_dict(state["running_mean_std"])

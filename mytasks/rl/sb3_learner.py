@@ -210,7 +210,7 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     first = 0
     if state is not None:
         learners.check_spaces(state, "the checkpoint", task)
-        with learners.restoring("the checkpoint"):
+        with checkpoints.restoring("the checkpoint"):
             model.policy.load_state_dict(state["policy"])
             model.policy.optimizer.load_state_dict(state["optimizer"])
             model.num_timesteps = int(state["num_timesteps"])
@@ -233,7 +233,7 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
 def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
     learners.check_spaces(state, path, task)
     model, vec_norm = _build(task, cfg, training=False)
-    with learners.restoring(path):
+    with checkpoints.restoring(path):
         model.policy.load_state_dict(state["policy"])
         _restore_norm(vec_norm, state["vecnormalize"])
     device = task.rl_device

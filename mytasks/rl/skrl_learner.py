@@ -104,20 +104,10 @@ def check_settings(cfg: DictConfig) -> None:
     operations alone, with identifiers for names and numbers or tokens for layers. Anything else
     would run as code in this process, so it is refused in one line."""
     tree = OmegaConf.to_container(cfg.train.params.skrl, resolve=True)
-
-    def walk(node, where: str) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                here = f"{where}.{k}"
-                if k in _EVALUATED and isinstance(v, str) and not (k in _NAMED and v in _BY_NAME):
-                    raise UserError(f"{here} is '{v}', which skrl would evaluate as code; mytasks takes "
-                                    f"{', '.join(_BY_NAME)} there by name, or null")  # fmt: skip
-                walk(v, here)
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, f"{where}[{i}]")
-
-    walk(tree, "train.params.skrl")
+    for key, text, here in learners.named_settings(tree, "train.params.skrl"):
+        if key in _EVALUATED and not (key in _NAMED and text in _BY_NAME):
+            raise UserError(f"{here} is '{text}', which skrl would evaluate as code; mytasks takes "
+                            f"{', '.join(_BY_NAME)} there by name, or null")  # fmt: skip
     for role, model in (tree.get("models") or {}).items():
         if isinstance(model, dict):
             _check_model(model, f"train.params.skrl.models.{role}")
@@ -222,7 +212,7 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
         agent.writer.close()
         agent.writer = _TorchWriter(agent.experiment_dir)
     if state is not None:
-        with learners.restoring("the checkpoint"):
+        with checkpoints.restoring("the checkpoint"):
             _restore(agent, state["modules"])
     rollouts = int(agent.cfg.rollouts)
     saved = []
@@ -260,7 +250,7 @@ def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
     learners.check_spaces(state, path, task)
     runner, _ = _build(task, cfg, None, 1)
     agent = runner.agent
-    with learners.restoring(path):
+    with checkpoints.restoring(path):
         _restore(agent, state["modules"])
     agent.enable_training_mode(False)
     actor = _Actor(agent.policy, agent._observation_preprocessor).eval()

@@ -10,9 +10,14 @@ Ctrl-C save. ``Summaries`` writes the same event file with tensorboardX's own sy
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto import event_pb2
+from tensorboardX.summary import scalar
 
 from mytasks.utils.errors import WriteFailed
 
@@ -27,8 +32,6 @@ class Summaries:
     """The part of a ``SummaryWriter`` that training uses: ``add_scalar``, ``flush``, ``close``."""
 
     def __init__(self, log_dir: str, **_ignored):
-        from tensorboardX.event_file_writer import EventsWriter
-
         self.log_dir = log_dir
         self._last_flush = time.monotonic()
         with self._writing():
@@ -36,13 +39,15 @@ class Summaries:
             _tell_wandb(log_dir)
             self._events = EventsWriter(os.path.join(log_dir, "events"))
 
+    @contextlib.contextmanager
     def _writing(self):
-        return _Guard(self.log_dir)
+        """An OSError within the block becomes ``SummariesFailed``, naming the folder and the cause."""
+        try:
+            yield
+        except OSError as e:
+            raise SummariesFailed(f"cannot write TensorBoard summaries to {self.log_dir}: {e.strerror or e}") from e
 
     def add_scalar(self, tag: str, value, global_step=None, walltime=None, **_ignored) -> None:
-        from tensorboardX.proto import event_pb2
-        from tensorboardX.summary import scalar
-
         event = event_pb2.Event(summary=scalar(tag, float(value)), wall_time=walltime or time.time())
         if global_step is not None:
             event.step = int(global_step)
@@ -72,16 +77,3 @@ def _tell_wandb(log_dir: str) -> None:
     from tensorboardX import writer
 
     writer.EventFileWriter(log_dir, filename_suffix=".wandb").close()
-
-
-class _Guard:
-    def __init__(self, path: str):
-        self.path = path
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, e, tb):
-        if isinstance(e, OSError):
-            raise SummariesFailed(f"cannot write TensorBoard summaries to {self.path}: {e.strerror or e}") from e
-        return False

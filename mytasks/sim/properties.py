@@ -6,6 +6,7 @@ dtypes, with Isaac Gym's names and defaults.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -22,6 +23,7 @@ from mytasks.sim.values import (
     UpAxis,
     Vec3,
 )
+from mytasks.utils.errors import UserError
 
 
 @dataclass
@@ -139,6 +141,16 @@ class SimParams:
     use_gpu_pipeline: bool = True
     physx: PhysXParams = field(default_factory=PhysXParams)
     newton: NewtonParams = field(default_factory=NewtonParams)
+
+
+def check_step(params: SimParams) -> None:
+    """A physics step that can be taken: ``dt`` a finite time above zero, ``substeps`` >= 1
+    (checked where a sim is created or its parameters set, for tasks from anywhere)."""
+    dt, substeps = params.dt, params.substeps
+    if isinstance(dt, bool) or not isinstance(dt, int | float) or not math.isfinite(dt) or dt <= 0:
+        raise UserError(f"sim.dt must be a time step in seconds above zero, got {dt!r}")
+    if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
+        raise UserError(f"sim.substeps must be a whole number of at least 1, got {substeps!r}")
 
 
 @dataclass

@@ -20,6 +20,16 @@ def asset_root(configured: str | None) -> str:
     return os.path.normpath(os.path.join(PROJECT_DIR, configured))
 
 
+def locate_checkpoint(path: str) -> str:
+    """``checkpoint=`` as a path: from the working directory, else from the project (for the
+    checkpoints under assets/checkpoints); ``~`` expanded. Unchanged when found nowhere."""
+    path = os.path.expanduser(str(path))
+    in_project = os.path.join(PROJECT_DIR, path)
+    if not os.path.lexists(path) and not os.path.isabs(path) and os.path.lexists(in_project):
+        return in_project
+    return path
+
+
 def urdf_joint_order(path: str) -> list[str]:
     """The moving joints of a URDF file in the order it lists them."""
     import xml.etree.ElementTree as ET

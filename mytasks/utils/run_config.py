@@ -26,7 +26,7 @@ from mytasks.utils import yaml_files
 from mytasks.utils.config import check, compose, resolved, task_files
 from mytasks.utils.errors import UserError, first_line
 from mytasks.utils.files import atomic_write_text
-from mytasks.utils.paths import PROJECT_DIR
+from mytasks.utils.paths import locate_checkpoint
 from mytasks.utils.schema import TOP_LEVEL, check_same_kinds
 
 RUNS_DIR = "runs"
@@ -50,16 +50,6 @@ def load_config(argv: list[str]) -> DictConfig:
     if cfg.play_episodes != "":
         OmegaConf.update(cfg, "train.params.config.player.games_num", int(cfg.play_episodes), force_add=True)
     return cfg
-
-
-def locate_checkpoint(path: str) -> str:
-    """``checkpoint=`` as a path: from the working directory, else from the project (for the
-    checkpoints under assets/checkpoints); ``~`` expanded. Unchanged when found nowhere."""
-    path = os.path.expanduser(str(path))
-    in_project = os.path.join(PROJECT_DIR, path)
-    if not os.path.lexists(path) and not os.path.isabs(path) and os.path.lexists(in_project):
-        return in_project
-    return path
 
 
 def _with_located_checkpoint(argv: list[str]) -> list[str]:
@@ -192,13 +182,13 @@ def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
             OmegaConf.update(saved, key, OmegaConf.select(cfg, key), force_add=True, merge=False)
     if _overridden(argv, "num_envs") or _overridden(argv, "task.env.numEnvs"):
         saved.task.env.numEnvs = saved.train.params.config.num_actors = cfg.task.env.numEnvs
-    saved.task.sim.use_gpu_pipeline = resolved(cfg).task.sim.use_gpu_pipeline
+    now = resolved(cfg)
+    saved.task.sim.use_gpu_pipeline = now.task.sim.use_gpu_pipeline
     where = os.path.join(run_dir, "config.yaml")
     try:
         saved_res = resolved(saved)
     except Exception as e:
         raise UserError(f"{where} cannot be read ({type(e).__name__}: {first_line(e)}); restore it") from None
-    now = resolved(cfg)
     for group in ("task", "train"):
         check_same_kinds(now[group], saved_res[group], where, f"{group}.")
     check(saved_res)

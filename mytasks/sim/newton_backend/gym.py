@@ -20,6 +20,7 @@ from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
 from mytasks.sim.newton_backend.scene import Camera, Env, HeightField, Sim
 from mytasks.sim.newton_backend.tendons import TendonCalls
 from mytasks.sim.newton_backend.viewer import ViewerCalls
+from mytasks.sim.properties import check_step
 
 
 def _device_of(compute_device: int, params: gt.SimParams) -> str:
@@ -47,7 +48,7 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls):
         if type not in (gt.SIM_NEWTON, gt.SIM_PHYSX):
             raise ValueError("the Newton backend simulates SIM_NEWTON scenes")
         params = params or gt.SimParams()
-        _check_step(params)
+        check_step(params)
         from mytasks.sim.newton_backend import runtime
 
         runtime.init_warp()
@@ -61,7 +62,7 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls):
         return sim.params
 
     def set_sim_params(self, sim: Sim, params: gt.SimParams) -> None:
-        _check_step(params)
+        check_step(params)
         if sim.world is not None and params.substeps != sim.params.substeps:
             raise RuntimeError("substeps cannot change after prepare_sim (the step graph is captured)")
         sim.params = params
@@ -390,16 +391,3 @@ def _add_terrain(sim: Sim, heights: np.ndarray, dx: float, dy: float, params, ca
         raise RuntimeError(f"{call} after prepare_sim: build the whole scene first")
     sim.heightfields.append(HeightField(heights, dx, dy, params.transform, params.static_friction,
                                         params.restitution))  # fmt: skip
-
-
-def _check_step(params: gt.SimParams) -> None:
-    """A physics step that can be taken: ``dt`` a finite time above zero, ``substeps`` >= 1."""
-    import math
-
-    from mytasks.utils.errors import UserError
-
-    dt, substeps = params.dt, params.substeps
-    if isinstance(dt, bool) or not isinstance(dt, int | float) or not math.isfinite(dt) or dt <= 0:
-        raise UserError(f"sim.dt must be a time step in seconds above zero, got {dt!r}")
-    if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
-        raise UserError(f"sim.substeps must be a whole number of at least 1, got {substeps!r}")

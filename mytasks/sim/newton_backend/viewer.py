@@ -135,14 +135,13 @@ class Viewer:
 
         from mytasks.sim.newton_backend.web_origin import free_port, loopback_only
 
-        asked, port = port, free_port(port)  # viser would wait for ever when no port from there on binds
-        if port is None:
-            raise ViewerUnavailable(f"the web viewer found no free port from {asked} up; pass viewer_port=<a free "
+        free = free_port(port)  # viser would wait for ever when no port from there on binds
+        if free is None:
+            raise ViewerUnavailable(f"the web viewer found no free port from {port} up; pass viewer_port=<a free "
                                     "port> or viewer=none")  # fmt: skip
         with contextlib.redirect_stdout(io.StringIO()), loopback_only():  # viser prints a box of its own
-            v = newton.viewer.ViewerViser(host="127.0.0.1", port=port, verbose=False, label="mytasks")
+            v = newton.viewer.ViewerViser(host="127.0.0.1", port=free, verbose=False, label="mytasks")
         bound = int(v.server.get_port())
-        port = asked
         self.url = f"http://127.0.0.1:{bound}"
         busy = f" (port {port} is in use)" if bound != port else ""
         print(f"mytasks: web viewer at {self.url}{busy}; from another machine: "
