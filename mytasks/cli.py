@@ -19,6 +19,7 @@ import sys
 
 from omegaconf import DictConfig
 
+from mytasks.utils import cuda_start
 from mytasks.utils.config import resolved, task_files
 from mytasks.utils.errors import Interrupted, UserError, WriteFailed, end_by_signal
 from mytasks.utils.run_config import RUNS_DIR, load_config, make_run_dir, run_dir_of, save_run_config
@@ -108,6 +109,7 @@ def run(argv: list[str]) -> None:
     from mytasks.rl import distributed
 
     ranks = distributed.start(cfg, argv)  # multi_gpu: this rank's device and process group
+    cuda_start.start_early(str(cfg.sim_device), str(cfg.rl_device))
     try:
         _run(cfg, argv, ranks)
     finally:
@@ -161,6 +163,9 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
         from mytasks.tasks.base.video import check_encoder
 
         check_encoder()
+    if res.warm_cache:
+        _warm_cache(res)
+        return
     task = build_task(res)
     if res.test:
         player = learner.player(task, res, state, ckpt)
@@ -193,6 +198,27 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
         raise
     finally:
         _stop_recording(task)
+
+
+def _warm_cache(cfg: DictConfig) -> None:
+    """``warm_cache=True``: the task built on its device and stepped (reset, physics, graph
+    capture), so that the kernel cache holds every kernel a run of it loads; nothing trained
+    or written besides the cache."""
+    import time
+
+    import torch
+
+    from mytasks.sim import kernel_cache_dir
+    from mytasks.tasks import build_task
+
+    start = time.perf_counter()
+    task = build_task(cfg, headless=True)
+    actions = torch.zeros((task.num_envs, task.num_actions), device=task.rl_device)
+    task.reset()
+    for _ in range(3):  # the second simulate captures the step's graph
+        task.step(actions)
+    print(f"mytasks: kernels of task {cfg.task.name} on {cfg.sim_device} are in {kernel_cache_dir()} "
+          f"({time.perf_counter() - start:.1f} s)")  # fmt: skip
 
 
 def _train_elsewhere(learner, task, cfg: DictConfig, state: dict | None, argv: list[str]) -> None:

@@ -56,6 +56,15 @@ def backend() -> str:
     return _backend
 
 
+def kernel_cache_dir() -> str:
+    """Where the engine keeps its compiled kernels (Warp's kernel cache: ``WARP_CACHE_PATH``)."""
+    if _backend != "newton":
+        return ""
+    from mytasks.sim.newton_backend import runtime
+
+    return runtime.kernel_cache_dir()
+
+
 def _load(module: str):
     if module not in _modules:
         package = "isaacgym" if _backend == "physx" else "mytasks.sim.newton_backend"

@@ -73,6 +73,7 @@ TOP_LEVEL: dict[str, Key] = {
     "export_dir": Key("str", "where export=True writes; '' is <run>/exported or runs/exported/<task>_<checkpoint>"),
     "multi_gpu": Key("bool", "one process per GPU under torchrun"),
     "verbose": Key("bool", "rl-games' own console lines as well as mytasks' epoch line"),
+    "warm_cache": Key("bool", "build and step the task, then exit: compiles its kernels into the cache"),
     "nan_guard": Key("group", "non-finite physics", fields=NAN_GUARD),
     "wandb_activate": Key("bool", "log to Weights & Biases"),
     "wandb_group": Key("str", "wandb group"),

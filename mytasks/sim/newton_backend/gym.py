@@ -52,7 +52,9 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls):
         from mytasks.sim.newton_backend import runtime
 
         runtime.init_warp()
-        return Sim(_device_of(compute_device, params), params)
+        sim = Sim(_device_of(compute_device, params), params)
+        runtime.start_compiling(sim.device)  # beside the scene building, until prepare_sim
+        return sim
 
     def destroy_sim(self, sim: Sim) -> None:
         sim.world = None

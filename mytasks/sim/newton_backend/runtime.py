@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import sys
@@ -21,6 +22,10 @@ def init_warp() -> None:
     # mytasks never differentiates through the simulation: no adjoint kernels to generate and
     # compile (a cold start compiles about a third less code).
     wp.config.enable_backward = False
+    # CUDA binaries (SASS) rather than PTX, where Warp's compiler knows the GPU: the kernel cache
+    # then holds all that a warm start needs, where PTX would be compiled again by the driver at
+    # every load whose own cache (~/.nv/ComputeCache) lacks it (a new container, another user).
+    wp.config.cuda_output = "cubin"
     if hasattr(wp, "LOG_WARNING"):
         wp.config.log_level = wp.LOG_WARNING
     if os.environ.get("WARP_CACHE_PATH"):
@@ -31,6 +36,13 @@ def init_warp() -> None:
         with _stderr_silenced():
             wp.init()
     _done = True
+
+
+def kernel_cache_dir() -> str:
+    init_warp()
+    import warp as wp
+
+    return str(wp.config.kernel_cache_dir)
 
 
 def _cuda_driver_loads() -> bool:
@@ -60,7 +72,7 @@ def _stderr_silenced():
 
 # The Warp modules whose kernels building a Newton model and stepping it with MuJoCo-Warp
 # launch. Warp compiles a module the first time one of its kernels is launched, one module
-# after another; with an empty kernel cache that is most of a CPU start-up. The kernels that
+# after another; with an empty kernel cache that is most of a start-up. The kernels that
 # MuJoCo-Warp generates for a particular model are not listed: they only exist once the
 # solver makes them.
 _STEP_MODULES = (
@@ -77,18 +89,45 @@ _STEP_MODULES = (
     "mujoco_warp._src.solver",
     "mujoco_warp._src.derivative",
 )
-_preloaded: set = set()
+_compiling: dict[str, concurrent.futures.Future] = {}
 
 
-def preload_step_kernels(device: str) -> None:
-    """Compiles, or loads from the kernel cache, the modules of a step on a CPU in parallel.
+def start_compiling(device: str) -> None:
+    """Starts compiling (or loading from the kernel cache) the modules of a step for ``device``
+    in background threads, once per process and device, while the scene is recorded.
 
-    Once per process; modules missing from this Newton version are skipped. On 2 cores this
-    took a cold Go2 build and first steps from 47 s to 30 s. CUDA devices are left to Warp's
-    compilation at first launch: there, compiling in parallel measured no faster.
+    Compiling is mostly native code that runs beside Python (NVRTC on a GPU, the LLVM
+    back end on a CPU), so the modules compile at once and in parallel with the scene
+    building instead of one after another at their first launch. ``finish_compiling``
+    waits for them before the model is built. Modules missing from this Newton version
+    are skipped; a module that fails to compile here is left to its first launch, which
+    reports the error where it belongs.
     """
-    if device.startswith("cuda") or device in _preloaded:
+    if device in _compiling:
         return
+    import threading
+
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    _compiling[device] = future
+
+    def work():
+        try:
+            _compile(device)
+        except Exception:  # noqa: BLE001  (the launch that needs the module reports it)
+            pass
+        finally:
+            future.set_result(None)
+
+    threading.Thread(target=work, name=f"mytasks-compile-{device}", daemon=True).start()
+
+
+def finish_compiling(device: str) -> None:
+    """Waits for ``start_compiling(device)`` (starting it first if it has not been)."""
+    start_compiling(device)
+    _compiling[device].result()
+
+
+def _compile(device: str) -> None:
     import importlib
 
     import newton.solvers  # noqa: F401  (imports the solver's kernel modules)
@@ -103,4 +142,3 @@ def preload_step_kernels(device: str) -> None:
         modules.append(wp.get_module(name))
     workers = min(len(modules), os.cpu_count() or 1)
     wp.force_load(device=device, modules=modules, max_workers=workers)
-    _preloaded.add(device)

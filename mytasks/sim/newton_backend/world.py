@@ -17,7 +17,7 @@ from mytasks.sim.newton_backend.bodies import Bodies, add_attractor_joints
 from mytasks.sim.newton_backend.cameras import Cameras
 from mytasks.sim.newton_backend.dynamics import Dynamics
 from mytasks.sim.newton_backend.gym_bodies import write_body_colors
-from mytasks.sim.newton_backend.runtime import preload_step_kernels
+from mytasks.sim.newton_backend.runtime import finish_compiling
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
 from mytasks.sim.newton_backend.stiffness import set_contact_softness, settle_substeps
@@ -43,7 +43,7 @@ class World:
         self.sim = sim
         self.device = sim.device
         self.params = sim.params
-        preload_step_kernels(self.device)
+        finish_compiling(self.device)
         self.num_envs = len(sim.envs)
         self.model = self._build_model(newton)
         self.state = self.model.state()
