@@ -22,7 +22,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LINE = re.compile(r"Module (\S+) (?:[0-9a-f]+ )?load on device '([^']+)'(?: \(block_dim=(\d+)\))? took ([0-9.]+) ms +\((\w+)\)")
+LINE = re.compile(r"Module (\S+) (?:[0-9a-f]+ )?load on device '([^']+)'(?: \(block_dim=(\d+)\))? "
+                  r"took ([0-9.]+) ms +\((\w+)\)")
 
 
 def build_and_step(task: str, device: str, num_envs: int, cuda_output: str, serial: bool) -> None:
@@ -94,7 +95,8 @@ def main() -> None:
         r = variant(args.task, args.device, args.num_envs, output, how == "serial")
         rows.append(r)
         print(f"\n{args.task} on {args.device}, {output}, {'serial' if how == 'serial' else 'background'}: "
-              f"build {r['build_s']:.1f} s, build + 3 steps {r['build_and_steps_s']:.1f} s, process {r['wall_s']:.1f} s; "
+              f"build {r['build_s']:.1f} s, build + 3 steps {r['build_and_steps_s']:.1f} s, "
+              f"process {r['wall_s']:.1f} s; "
               f"{r['compiled']} modules compiled, {r['compile_s']:.1f} s summed over threads", flush=True)  # fmt: skip
         for name, dim, s in r["modules"][: args.top]:
             print(f"  {s:6.2f} s  {name[:70]}{f' (block_dim {dim})' if dim else ''}")

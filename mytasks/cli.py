@@ -123,7 +123,7 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     select_backend(res.physics_engine)
     import torch
 
-    from mytasks.rl import checkpoints, learners, runner
+    from mytasks.rl import checkpoints, distributed, learners, runner
     from mytasks.tasks import build_task
 
     learner = learners.get(res.learner)
@@ -166,7 +166,7 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     if res.warm_cache:
         _warm_cache(res)
         return
-    task = build_task(res)
+    task = distributed.built_in_turn(lambda: build_task(res))  # under torchrun: compiled once, by rank 0
     if res.test:
         player = learner.player(task, res, state, ckpt)
         if res.export:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+import warm_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(ROOT, "assets")
@@ -92,18 +93,52 @@ def walk_forward(task: str, checkpoint: str, command: float, steps: int = 200):
     return torch.stack(speeds).mean().item(), env
 
 
-def run_train(*args: str, timeout: float = 600, cwd: str | None = None) -> subprocess.CompletedProcess:
+def run_train(*args: str, timeout: float = 600, cwd=None, fresh: bool = False, env: dict | None = None):
     """``python train.py ARGS`` as a user runs it, on the CPU; with ``viewer=none`` unless the
-    arguments choose a viewer (test_viewer.py tests the viewers)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run(train_command(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
-                          env=env)  # fmt: skip
+    arguments choose a viewer (test_viewer.py tests the viewers). The run is a child of this
+    worker's warm Python (``warm_python.py``: the imports done once), or with ``fresh`` (or
+    ``MYTASKS_TEST_FRESH=1`` for every run) a new interpreter."""
+    return run_python(*train_command(*args)[1:], timeout=timeout, cwd=cwd, fresh=fresh, env=env)
 
 
-def start_train(*args: str, cwd: str) -> subprocess.Popen:
-    """``python train.py ARGS`` in the background, its output in pipes (for signals mid-run)."""
-    return subprocess.Popen(train_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+def run_python(*command: str, timeout: float = 600, cwd=None, fresh: bool = False, env: dict | None = None):
+    """``python COMMAND`` (a script and its arguments, or ``-c CODE ...``) run to its end, as
+    ``subprocess.run(..., capture_output=True, text=True)`` returns it."""
+    proc = _start([sys.executable, *command], cwd or ROOT, fresh, env, None, None)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def start_train(*args: str, cwd, fresh: bool = False, env: dict | None = None, stdout=None, stderr=None):
+    """``python train.py ARGS`` in the background (for signals mid-run), its output in pipes
+    unless ``stdout`` is a file (``stderr=subprocess.STDOUT`` joins them): a
+    ``subprocess.Popen``, or its like for a child of the warm Python."""
+    return _start(train_command(*args), cwd, fresh, env, stdout, stderr)
+
+
+def _start(command: list[str], cwd, fresh: bool, env: dict | None, stdout, stderr):
+    env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
+    if fresh or os.environ.get("MYTASKS_TEST_FRESH"):
+        return subprocess.Popen(command, cwd=cwd, stdout=stdout or subprocess.PIPE, stderr=stderr or subprocess.PIPE,
+                                text=True, env=env)  # fmt: skip
+    return warm_python.WarmPopen(_warm_server(), command[1:], cwd, env, stdout, stderr)
+
+
+_warm: list = []
+
+
+def _warm_server():
+    if not _warm:
+        import atexit
+        import tempfile
+
+        _warm.append(warm_python.WarmServer(ROOT, tempfile.mkdtemp(prefix="mytasks-warm-")))
+        atexit.register(_warm[0].close)
+    return _warm[0]
 
 
 def read_until_epoch(proc: subprocess.Popen, epoch: int) -> str:

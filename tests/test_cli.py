@@ -38,7 +38,8 @@ def cwd(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(cwd):
     """A short Cartpole run: 256 envs, 40 epochs (about 10 s on 2 CPU cores)."""
-    p = run_train(*CARTPOLE, "max_iterations=40", "experiment=ci", cwd=cwd)
+    # a new interpreter, as a user starts it (the other runs are children of the warm Python)
+    p = run_train(*CARTPOLE, "max_iterations=40", "experiment=ci", cwd=cwd, fresh=True)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     run_dirs = glob.glob(os.path.join(cwd, "runs", "ci_*"))
     assert len(run_dirs) == 1

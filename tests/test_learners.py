@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, ROOT, build_task, read_until_epoch, run_train, start_train, train_command
+from conftest import CPU, ROOT, build_task, read_until_epoch, run_python, run_train, start_train, train_command
 
 from mytasks.rl import checkpoints
 from mytasks.utils.config import compose
@@ -289,8 +289,7 @@ def test_each_learner_logs_to_wandb_and_runs_torch_on_the_threads_the_train_file
              "atexit.register(lambda: print('torch threads', torch.get_num_threads()))\n"
              f"sys.argv = {argv!r}\n"
              "runpy.run_path(sys.argv[0], run_name='__main__')")  # fmt: skip
-    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=str(tmp_path),
-                       env=env)  # fmt: skip
+    p = run_python("-c", probe, timeout=600, cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert p.stdout.rstrip().endswith("torch threads 3"), p.stdout[-500:]
     (record,) = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))

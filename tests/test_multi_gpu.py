@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -183,6 +184,37 @@ def test_the_multi_gpu_update_matches_rl_games_own_on_two_ranks(tmp_path):
         assert ours["losses"] == pytest.approx(theirs["losses"], rel=1e-4, abs=1e-6)
         for name, a in ours["state"].items():
             assert torch.allclose(a, theirs["state"][name], rtol=1e-4, atol=1e-5), name
+
+
+class _Task:
+    """Records when it was built and stepped; builds take a while, as a cold compile does."""
+
+    def __init__(self, events: list):
+        self.events = events
+        time.sleep(0.3)
+        events.append(("built", time.time()))
+
+    def step(self, actions):
+        time.sleep(0.3)
+        self.events.append(("stepped", time.time()))
+        return actions
+
+
+def _built_in_turn(rank: int) -> list:
+    events: list = []
+    task = distributed.built_in_turn(lambda: _Task(events))
+    assert task.step(1) == 1 and task.step(2) == 2
+    assert "step" not in vars(task)  # the second step is the task's own
+    return events
+
+
+def test_rank_0_builds_and_takes_the_first_step_before_the_other_ranks_do(tmp_path):
+    """Under torchrun the other ranks build and step only once rank 0 has (so they load the
+    kernels rank 0 compiled into the cache, instead of each compiling them)."""
+    first, second = _on_two_ranks(tmp_path, _built_in_turn)
+    assert [e for e, _ in first] == [e for e, _ in second] == ["built", "stepped", "stepped"]
+    assert first[0][1] < second[0][1] and first[1][1] < second[1][1]
+    assert second[0][1] - first[0][1] >= 0.25  # rank 1 began to build once rank 0 had built
 
 
 def _differ(rank: int) -> list:

@@ -174,17 +174,10 @@ def test_rsl_rl_and_skrl_settings_that_name_code_are_refused(run, tmp_path):
                                 ("skrl", skrl_model, "train.params.skrl.models.policy.output is")):  # fmt: skip
         played = _saved_with(run, tmp_path / learner / edit.__name__, learner, edit)
         for args in (["test=True"], ["max_iterations=8"]):
-            p = subprocess.run(_command(*args, f"checkpoint={played}"), capture_output=True, text=True,
-                               cwd=str(tmp_path), env={**os.environ, **env}, timeout=300)  # fmt: skip
+            p = run_train(*args, *CPU, f"checkpoint={played}", cwd=tmp_path, env={**os.environ, **env}, timeout=300)
             assert says in _one_line(p)
     assert not marker.exists()
     assert not glob.glob(str(tmp_path / "runs" / "Cartpole_*"))  # no resumed run left behind
-
-
-def _command(*args: str) -> list[str]:
-    from conftest import train_command
-
-    return train_command(*args, *CPU)
 
 
 def _bomb(levels: int = 9) -> str:

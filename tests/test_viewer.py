@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, IGE, ROOT, needs_ige, run_train, train_command
+from conftest import CPU, IGE, ROOT, needs_ige, run_train, start_train
 from PIL import Image, ImageGrab
 
 from mytasks.rl import checkpoints
@@ -56,10 +56,8 @@ class Run:
 
     def __init__(self, tmp_path, *args: str, env: dict | None = None):
         self.log = tmp_path / "out.txt"
-        env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(train_command(*args), stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
-                                         env=env)  # fmt: skip
+            self.proc = start_train(*args, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
 
     @property
     def out(self) -> str:
@@ -343,8 +341,7 @@ def _png(browser, tmp_path) -> str:
 @pytest.mark.slow
 def test_viewer_native_without_a_display_is_one_line_naming_viewer_web(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    p = subprocess.run(train_command(*GO2_PLAY, "num_envs=2", "viewer=native"), capture_output=True, text=True,
-                       cwd=str(tmp_path), env=env, timeout=300)  # fmt: skip
+    p = run_train(*GO2_PLAY, "num_envs=2", "viewer=native", cwd=tmp_path, env=env, timeout=300)
     assert p.returncode == 2, p.stdout + p.stderr
     assert p.stderr.strip().splitlines()[-1] == (
         "error: viewer=native needs a display and DISPLAY is not set; use viewer=web to watch in a browser"
@@ -354,8 +351,7 @@ def test_viewer_native_without_a_display_is_one_line_naming_viewer_web(tmp_path)
 
 def test_training_without_a_display_says_how_to_watch(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    p = subprocess.run(train_command(*CARTPOLE, "max_iterations=1", "viewer=auto"),
-                       capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=300)  # fmt: skip
+    p = run_train(*CARTPOLE, "max_iterations=1", "viewer=auto", cwd=tmp_path, env=env, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "mytasks: no display, so no viewer; to watch training in a browser add viewer=web" in p.stdout
 

@@ -29,6 +29,7 @@ import dataclasses
 import io
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -103,6 +104,34 @@ def start(cfg: DictConfig, argv: list[str]) -> Ranks | None:
         os.dup2(devnull, sys.stdout.fileno())  # also what is written to sys.__stdout__ (signal notices)
         os.close(devnull)
     return Ranks(rank, local, world, backend)
+
+
+def built_in_turn(build: Callable[[], object]):
+    """The task ``build()`` makes, built by rank 0 first: its build and its first step compile
+    the kernels into the kernel cache, then the other ranks build and step from that cache
+    instead of each compiling the same kernels (``torchrun`` starts every rank at once).
+    One process: just ``build()``."""
+    ranks = current()
+    if ranks is None or ranks.world_size == 1:
+        return build()
+    if not ranks.main:
+        dist.barrier()
+    task = build()
+    if ranks.main:
+        dist.barrier()
+    step = task.step
+
+    def first_step(actions):
+        del task.step  # later steps are the task's own
+        if not ranks.main:
+            dist.barrier()
+        out = step(actions)
+        if ranks.main:
+            dist.barrier()
+        return out
+
+    task.step = first_step
+    return task
 
 
 def stop() -> None:
