@@ -3,11 +3,11 @@ cache (CUDA's own compute cache off), steps it three times, and prints each Warp
 was compiled, with its block size and seconds, then the wall-clock total.
 
     python benchmarks/kernel_compile.py --task Go2 --device cuda:0
-    python benchmarks/kernel_compile.py --task Go2 --device cuda:0 --cuda-output ptx --serial
+    python benchmarks/kernel_compile.py --task Cartpole --device cpu --num-envs 64 --variants serial background
 
-``--serial`` leaves every module to its first launch (no compiling beside the scene
-building); ``--cuda-output`` picks PTX (compiled again by the driver at load) or CUBIN. Each
-variant runs in a process of its own with a fresh cache; ``--variants`` runs several in a row.
+``serial`` leaves every module to its first launch (no compiling beside the scene building),
+``background`` is what train.py does. Each variant runs in a process of its own with a fresh
+cache.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LINE = re.compile(r"Module (\S+) (?:[0-9a-f]+ )?load on device '([^']+)'(?: \(block_dim=(\d+)\))? "
-                  r"took ([0-9.]+) ms +\((\w+)\)")
+LINE = re.compile(
+    r"Module (\S+) (?:[0-9a-f]+ )?load on device '([^']+)'(?: \(block_dim=(\d+)\))? "
+    r"took ([0-9.]+) ms +\((\w+)\)"
+)
 
 
-def build_and_step(task: str, device: str, num_envs: int, cuda_output: str, serial: bool) -> None:
+def build_and_step(task: str, device: str, num_envs: int, serial: bool) -> None:
     sys.path.insert(0, ROOT)
     import torch
     import warp as wp
@@ -37,7 +39,6 @@ def build_and_step(task: str, device: str, num_envs: int, cuda_output: str, seri
     from mytasks.utils.config import compose, resolved
 
     runtime.init_warp()
-    wp.config.cuda_output = cuda_output
     wp.config.log_level = wp.LOG_INFO
     if serial:
         runtime.start_compiling = runtime.finish_compiling = lambda device: None
@@ -56,11 +57,11 @@ def build_and_step(task: str, device: str, num_envs: int, cuda_output: str, seri
     print(json.dumps({"build_s": built, "build_and_steps_s": time.perf_counter() - start}))
 
 
-def variant(task: str, device: str, num_envs: int, cuda_output: str, serial: bool) -> dict:
+def variant(task: str, device: str, num_envs: int, serial: bool) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, WARP_CACHE_PATH=cache, CUDA_CACHE_DISABLE="1")
-        cmd = [sys.executable, __file__, "--task", task, "--device", device, "--num-envs", str(num_envs),
-               "--cuda-output", cuda_output, "--child"] + (["--serial"] if serial else [])  # fmt: skip
+        cmd = [sys.executable, __file__, "--task", task, "--device", device, "--num-envs", str(num_envs), "--child",
+               *(["--serial"] if serial else [])]  # fmt: skip
         start = time.perf_counter()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
@@ -69,8 +70,8 @@ def variant(task: str, device: str, num_envs: int, cuda_output: str, serial: boo
         raise SystemExit(f"failed:\n{text[-3000:]}")
     modules = [(m[1], int(m[3] or 0), float(m[4]) / 1000.0) for m in LINE.finditer(text) if m[5] == "compiled"]
     result = json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
-    result.update(wall_s=wall, compiled=len(modules), compile_s=sum(s for *_, s in modules),
-                  cuda_output=cuda_output, serial=serial, modules=sorted(modules, key=lambda m: -m[2]))  # fmt: skip
+    result.update(wall_s=wall, compiled=len(modules), compile_s=sum(s for *_, s in modules), serial=serial,
+                  modules=sorted(modules, key=lambda m: -m[2]))  # fmt: skip
     return result
 
 
@@ -79,22 +80,19 @@ def main() -> None:
     ap.add_argument("--task", default="Go2")
     ap.add_argument("--device", default="cuda:0")
     ap.add_argument("--num-envs", type=int, default=4096)
-    ap.add_argument("--cuda-output", default="cubin", choices=("ptx", "cubin"))
-    ap.add_argument("--serial", action="store_true")
-    ap.add_argument("--variants", nargs="*", default=[], help="e.g. ptx:serial cubin:serial cubin:background")
+    ap.add_argument("--serial", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--variants", nargs="*", default=["background"], choices=("serial", "background"))
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        build_and_step(args.task, args.device, args.num_envs, args.cuda_output, args.serial)
+        build_and_step(args.task, args.device, args.num_envs, args.serial)
         return
-    wanted = args.variants or [f"{args.cuda_output}:{'serial' if args.serial else 'background'}"]
     rows = []
-    for v in wanted:
-        output, _, how = v.partition(":")
-        r = variant(args.task, args.device, args.num_envs, output, how == "serial")
+    for how in args.variants:
+        r = variant(args.task, args.device, args.num_envs, how == "serial")
         rows.append(r)
-        print(f"\n{args.task} on {args.device}, {output}, {'serial' if how == 'serial' else 'background'}: "
+        print(f"\n{args.task} on {args.device}, {how}: "
               f"build {r['build_s']:.1f} s, build + 3 steps {r['build_and_steps_s']:.1f} s, "
               f"process {r['wall_s']:.1f} s; "
               f"{r['compiled']} modules compiled, {r['compile_s']:.1f} s summed over threads", flush=True)  # fmt: skip

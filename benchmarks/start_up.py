@@ -3,6 +3,7 @@ empty Warp kernel cache, and CUDA's compute cache off) and warm (the cache that 
 
     python benchmarks/start_up.py --task Go2 --warm 2            # on a GPU: 4096 envs
     python benchmarks/start_up.py --task Cartpole --warm 3 --train-args sim_device=cpu
+    python benchmarks/start_up.py --task Go2 --warm 3 --no-cold   # warm runs on the cache there is
 
 Prints one line per run and a JSON summary (medians) last; ``--root`` runs another checkout's
 train.py (an earlier commit, for a before/after on one machine).
@@ -46,7 +47,16 @@ def main() -> None:
     ap.add_argument("--root", default=ROOT, help="the checkout whose train.py runs")
     ap.add_argument("--warm", type=int, default=2, help="warm runs after the cold one")
     ap.add_argument("--train-args", nargs="*", default=[])
+    ap.add_argument("--no-cold", action="store_true", help="warm runs only, on the kernel cache there is")
     args = ap.parse_args()
+    if args.no_cold:
+        warm = [first_epoch(args.root, args.task, args.train_args, dict(os.environ, PYTHONUNBUFFERED="1"))
+                for _ in range(args.warm)]  # fmt: skip
+        firsts, ends = (", ".join(f"{w[i]:.1f}" for w in warm) for i in (0, 1))
+        print(f"warm: first epoch {firsts} s; end {ends} s")
+        print(json.dumps({"task": args.task, "root": args.root, "train_args": args.train_args,
+                          "warm_first_epoch_s": statistics.median(w[0] for w in warm)}))  # fmt: skip
+        return
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, WARP_CACHE_PATH=cache, CUDA_CACHE_DISABLE="1", PYTHONUNBUFFERED="1")
         cold = first_epoch(args.root, args.task, args.train_args, env)

@@ -19,7 +19,6 @@ import sys
 
 from omegaconf import DictConfig
 
-from mytasks.utils import cuda_start
 from mytasks.utils.config import resolved, task_files
 from mytasks.utils.errors import Interrupted, UserError, WriteFailed, end_by_signal
 from mytasks.utils.run_config import RUNS_DIR, load_config, make_run_dir, run_dir_of, save_run_config
@@ -109,7 +108,6 @@ def run(argv: list[str]) -> None:
     from mytasks.rl import distributed
 
     ranks = distributed.start(cfg, argv)  # multi_gpu: this rank's device and process group
-    cuda_start.start_early(str(cfg.sim_device), str(cfg.rl_device))
     try:
         _run(cfg, argv, ranks)
     finally:

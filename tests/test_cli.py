@@ -374,3 +374,20 @@ def test_go2_played_from_its_run_directory_has_pushes_off(tmp_path, monkeypatch)
     assert play.task.env.numEnvs == 4 and play.train.params.config.num_actors == 4
     kept = resolved(load_config(["test=True", f"checkpoint={run_dir}", "task.env.randomization.pushRobots=True"]))
     assert kept.task.env.randomization.pushRobots is True and kept.task.name == "Go2"
+
+
+@pytest.mark.slow
+def test_warm_cache_compiles_what_a_run_then_loads_and_trains_nothing(tmp_path):
+    """warm_cache=True on an empty kernel cache: the task's kernels land in it, no run directory
+    is made, and a training run of the same task afterwards adds nothing to the cache."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, WARP_CACHE_PATH=str(cache))
+    p = run_train("task=Cartpole", "num_envs=8", "warm_cache=True", cwd=tmp_path, env=env, fresh=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    m = re.search(r"^mytasks: kernels of task Cartpole on cpu are in (\S+) \(", p.stdout, re.M)
+    assert m and m[1].startswith(str(cache)), p.stdout
+    warmed = sorted(os.listdir(m[1]))
+    assert len(warmed) > 20 and not os.path.exists(tmp_path / "runs")
+    p = run_train("task=Cartpole", "num_envs=8", "max_iterations=2", cwd=tmp_path, env=env, fresh=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert sorted(os.listdir(m[1])) == warmed  # every kernel the run loaded was there

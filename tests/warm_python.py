@@ -8,7 +8,9 @@ arguments, and runs ``train.py`` as ``__main__`` in a process of its own, which 
 python would (exit code, atexit, threads, death by signal). ``WarmPopen`` is the test's
 handle on it, with the part of ``subprocess.Popen`` the tests use. Nothing is imported or
 initialised before the fork that holds state a run could see: no CUDA, no Warp runtime, no
-torch thread pool; the random generators are seeded afresh in the child.
+torch thread pool (on a machine without CUDA, Warp is started and the CPU kernels of a step are
+loaded, which forking keeps as they are); the random generators are seeded afresh in the
+child. A run that names its own ``WARP_CACHE_PATH`` needs a new interpreter (``fresh``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def serve(path: str, root: str) -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    _load_step_kernels()
     import gc
 
     gc.collect()
@@ -62,6 +65,28 @@ def serve(path: str, root: str) -> None:
             os.close(fd)
         conn.sendall(struct.pack("q", pid))
         threading.Thread(target=_report, args=(conn, pid), daemon=True).start()
+
+
+def _load_step_kernels() -> None:
+    """The Warp modules of a CPU step, loaded (compiled first, with an empty kernel cache) once
+    here, so that no run compiles or loads them again; one test worker at a time compiles, the
+    other then loads what it wrote. Not where a CUDA driver is present: Warp's start would then
+    start CUDA, which a forked child cannot use."""
+    import ctypes
+    import fcntl
+    import tempfile
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return
+    except OSError:
+        pass
+    from mytasks.sim.newton_backend import runtime
+
+    runtime.init_warp()
+    with open(os.path.join(tempfile.gettempdir(), f"mytasks-warm-{os.getuid()}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runtime.finish_compiling("cpu")
 
 
 def _report(conn: socket.socket, pid: int) -> None:
@@ -117,9 +142,11 @@ class WarmServer:
         code = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import warm_python; " \
                f"warm_python.serve({self.path!r}, {root!r})"  # fmt: skip
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, text=True)
-        line = self.proc.stdout.readline()
-        if line.strip() != "ready":
-            raise RuntimeError(f"the warm Python did not start ({self.proc.wait()})")
+        seen = []
+        while (line := self.proc.stdout.readline()) and line.strip() != "ready":
+            seen.append(line)
+        if not line:
+            raise RuntimeError(f"the warm Python did not start ({self.proc.wait()}): {''.join(seen)[-2000:]}")
 
     def close(self) -> None:
         self.proc.kill()
