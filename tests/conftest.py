@@ -136,7 +136,11 @@ def _warm_server():
         import atexit
         import tempfile
 
-        _warm.append(warm_python.WarmServer(ROOT, tempfile.mkdtemp(prefix="mytasks-warm-")))
+        folder = tempfile.mkdtemp(prefix="mytasks-warm-")
+        if len(folder) > 90:  # a Unix socket's path has room for about 100 bytes
+            os.rmdir(folder)
+            folder = tempfile.mkdtemp(prefix="mytasks-warm-", dir="/tmp")
+        _warm.append(warm_python.WarmServer(ROOT, folder))
         atexit.register(_warm[0].close)
     return _warm[0]
 

@@ -34,7 +34,13 @@ _PRELOAD = ("torch", "torch._dynamo", "numpy", "omegaconf", "hydra", "newton", "
 
 def serve(path: str, root: str) -> None:
     """The warm Python: imports, then forks one child per request on the socket ``path``."""
+    import ctypes
     import importlib
+
+    try:  # ends with the test worker that started it, however that worker ends (Linux)
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):
+        pass
 
     sys.path.insert(0, root)
     importlib.import_module("mytasks.rl.env")  # rl-games' registry first, as train.py imports it
@@ -137,6 +143,7 @@ class WarmServer:
     """One warm Python per test worker, started on first use."""
 
     def __init__(self, root: str, folder: str):
+        self.folder = folder
         self.path = os.path.join(folder, "warm.sock")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         code = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import warm_python; " \
@@ -149,8 +156,11 @@ class WarmServer:
             raise RuntimeError(f"the warm Python did not start ({self.proc.wait()}): {''.join(seen)[-2000:]}")
 
     def close(self) -> None:
+        import shutil
+
         self.proc.kill()
         self.proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class WarmPopen:
