@@ -12,6 +12,7 @@ train.py (an earlier commit, for a before/after on one machine).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -49,24 +50,19 @@ def main() -> None:
     ap.add_argument("--train-args", nargs="*", default=[])
     ap.add_argument("--no-cold", action="store_true", help="warm runs only, on the kernel cache there is")
     args = ap.parse_args()
-    if args.no_cold:
-        warm = [first_epoch(args.root, args.task, args.train_args, dict(os.environ, PYTHONUNBUFFERED="1"))
-                for _ in range(args.warm)]  # fmt: skip
-        firsts, ends = (", ".join(f"{w[i]:.1f}" for w in warm) for i in (0, 1))
-        print(f"warm: first epoch {firsts} s; end {ends} s")
-        print(json.dumps({"task": args.task, "root": args.root, "train_args": args.train_args,
-                          "warm_first_epoch_s": statistics.median(w[0] for w in warm)}))  # fmt: skip
-        return
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, WARP_CACHE_PATH=cache, CUDA_CACHE_DISABLE="1", PYTHONUNBUFFERED="1")
-        cold = first_epoch(args.root, args.task, args.train_args, env)
-        print(f"cold: first epoch {cold[0]:.1f} s, end {cold[1]:.1f} s", flush=True)
-        env.pop("CUDA_CACHE_DISABLE")
+    cold = None
+    # the cold run's own empty kernel cache (warm runs then reuse it), or with --no-cold the one there is
+    with contextlib.nullcontext(None) if args.no_cold else tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **({"WARP_CACHE_PATH": cache} if cache else {}))
+        if cache:
+            cold = first_epoch(args.root, args.task, args.train_args, dict(env, CUDA_CACHE_DISABLE="1"))
+            print(f"cold: first epoch {cold[0]:.1f} s, end {cold[1]:.1f} s", flush=True)
         warm = []
         for _ in range(args.warm):
             warm.append(first_epoch(args.root, args.task, args.train_args, env))
             print(f"warm: first epoch {warm[-1][0]:.1f} s, end {warm[-1][1]:.1f} s", flush=True)
-    summary = {"task": args.task, "root": args.root, "train_args": args.train_args, "cold_first_epoch_s": cold[0],
+    summary = {"task": args.task, "root": args.root, "train_args": args.train_args,
+               "cold_first_epoch_s": cold[0] if cold else None,
                "warm_first_epoch_s": statistics.median(w[0] for w in warm) if warm else None}  # fmt: skip
     print(json.dumps(summary))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import re
 import subprocess
@@ -128,21 +130,12 @@ def _start(command: list[str], cwd, fresh: bool, env: dict | None, stdout, stder
     return warm_python.WarmPopen(_warm_server(), command[1:], cwd, env, stdout, stderr)
 
 
-_warm: list = []
-
-
-def _warm_server():
-    if not _warm:
-        import atexit
-        import tempfile
-
-        folder = tempfile.mkdtemp(prefix="mytasks-warm-")
-        if len(folder) > 90:  # a Unix socket's path has room for about 100 bytes
-            os.rmdir(folder)
-            folder = tempfile.mkdtemp(prefix="mytasks-warm-", dir="/tmp")
-        _warm.append(warm_python.WarmServer(ROOT, folder))
-        atexit.register(_warm[0].close)
-    return _warm[0]
+@functools.cache
+def _warm_server() -> warm_python.WarmServer:
+    """This worker's warm Python, started on first use and stopped when the worker ends."""
+    server = warm_python.WarmServer(ROOT)
+    atexit.register(server.close)
+    return server
 
 
 def read_until_epoch(proc: subprocess.Popen, epoch: int) -> str:

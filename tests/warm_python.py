@@ -18,11 +18,13 @@ from __future__ import annotations
 import array
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -78,17 +80,12 @@ def _load_step_kernels() -> None:
     here, so that no run compiles or loads them again; one test worker at a time compiles, the
     other then loads what it wrote. Not where a CUDA driver is present: Warp's start would then
     start CUDA, which a forked child cannot use."""
-    import ctypes
     import fcntl
-    import tempfile
 
-    try:
-        ctypes.CDLL("libcuda.so.1")
-        return
-    except OSError:
-        pass
     from mytasks.sim.newton_backend import runtime
 
+    if runtime.cuda_driver_loads():
+        return
     runtime.init_warp()
     with open(os.path.join(tempfile.gettempdir(), f"mytasks-warm-{os.getuid()}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -142,9 +139,12 @@ def _child(request: dict, fds: list[int]) -> None:
 class WarmServer:
     """One warm Python per test worker, started on first use."""
 
-    def __init__(self, root: str, folder: str):
-        self.folder = folder
-        self.path = os.path.join(folder, "warm.sock")
+    def __init__(self, root: str):
+        self.folder = tempfile.mkdtemp(prefix="mytasks-warm-")
+        if len(self.folder) > 90:  # a Unix socket's path has room for about 100 bytes
+            os.rmdir(self.folder)
+            self.folder = tempfile.mkdtemp(prefix="mytasks-warm-", dir="/tmp")
+        self.path = os.path.join(self.folder, "warm.sock")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         code = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import warm_python; " \
                f"warm_python.serve({self.path!r}, {root!r})"  # fmt: skip
@@ -156,8 +156,6 @@ class WarmServer:
             raise RuntimeError(f"the warm Python did not start ({self.proc.wait()}): {''.join(seen)[-2000:]}")
 
     def close(self) -> None:
-        import shutil
-
         self.proc.kill()
         self.proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 import sys
+import threading
 
 _done = False
 
@@ -30,7 +30,7 @@ def init_warp() -> None:
         wp.config.log_level = wp.LOG_WARNING
     if os.environ.get("WARP_CACHE_PATH"):
         wp.config.kernel_cache_dir = os.environ["WARP_CACHE_PATH"]
-    if _cuda_driver_loads():
+    if cuda_driver_loads():
         wp.init()
     else:  # Warp's native start-up warns on stderr that there is no driver; mytasks says so itself
         with _stderr_silenced():
@@ -45,7 +45,8 @@ def kernel_cache_dir() -> str:
     return str(wp.config.kernel_cache_dir)
 
 
-def _cuda_driver_loads() -> bool:
+def cuda_driver_loads() -> bool:
+    """Whether the CUDA driver library loads (without starting CUDA, which ``cuInit`` would)."""
     import ctypes
 
     for name in ("libcuda.so", "libcuda.so.1", "nvcuda.dll"):
@@ -89,7 +90,7 @@ _STEP_MODULES = (
     "mujoco_warp._src.solver",
     "mujoco_warp._src.derivative",
 )
-_compiling: dict[str, concurrent.futures.Future] = {}
+_compiling: dict[str, threading.Thread] = {}
 
 
 def start_compiling(device: str) -> None:
@@ -105,26 +106,19 @@ def start_compiling(device: str) -> None:
     """
     if device in _compiling:
         return
-    import threading
-
-    future: concurrent.futures.Future = concurrent.futures.Future()
-    _compiling[device] = future
 
     def work():
-        try:
+        with contextlib.suppress(Exception):  # the launch that needs the module reports it
             _compile(device)
-        except Exception:  # noqa: BLE001  (the launch that needs the module reports it)
-            pass
-        finally:
-            future.set_result(None)
 
-    threading.Thread(target=work, name=f"mytasks-compile-{device}", daemon=True).start()
+    _compiling[device] = threading.Thread(target=work, name=f"mytasks-compile-{device}", daemon=True)
+    _compiling[device].start()
 
 
 def finish_compiling(device: str) -> None:
     """Waits for ``start_compiling(device)`` (starting it first if it has not been)."""
     start_compiling(device)
-    _compiling[device].result()
+    _compiling[device].join()
 
 
 def _compile(device: str) -> None:
