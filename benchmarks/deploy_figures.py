@@ -54,7 +54,7 @@ def newton_tracking(export_dir: str, command) -> dict:
     import onnxruntime
     import torch
 
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
     from mytasks.utils.config import compose
 
     vx, vy, yaw = command
@@ -64,7 +64,7 @@ def newton_tracking(export_dir: str, command) -> dict:
                    "task.env.commands.headingCommand=False", "task.env.commands.zeroBelow=0.0",
                    "task.env.noise.addNoise=False", "task.env.reset.dofPosScale=[1.0,1.0]",
                    "task.env.reset.rootVelocity=0.0", "task.env.randomization.pushRobots=False"])  # fmt: skip
-    task = build_task(cfg)
+    task = make_task(cfg)
     policy = onnxruntime.InferenceSession(os.path.join(export_dir, "policy.onnx"), providers=["CPUExecutionProvider"])
     obs = task.step(torch.zeros(8, 12))[0]["obs"]
     speeds, fell = [], 0

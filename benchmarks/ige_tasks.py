@@ -117,23 +117,25 @@ def play(task: str, ige_root: str, run_dir: str | None, envs: int, seconds: floa
     import torch
     from omegaconf import OmegaConf
 
+    from mytasks.cli import config_dirs
     from mytasks.rl import checkpoints, runner
     from mytasks.rl.env import register_rlgpu
-    from mytasks.tasks import build_task
-    from mytasks.utils.config import compose, resolved
+    from mytasks.tasks import compose_config as compose
+    from mytasks.tasks import make_task
+    from mytasks.utils.config import resolved
     from mytasks.utils.run_config import load_config
 
     common = [f"task={task}", f"ige_root={ige_root}", f"num_envs={envs}", "headless=True", *extra]
     if run_dir is None:
         res = resolved(compose(common))
-        env = build_task(res, headless=True)
+        env = make_task(res, headless=True)
         policy = lambda obs: torch.zeros((obs.shape[0], env.num_actions), device=obs.device)  # noqa: E731
     else:
-        res = resolved(load_config([*common, "test=True", f"checkpoint={run_dir}"]))
+        res = resolved(load_config([*common, "test=True", f"checkpoint={run_dir}"], config_dirs))
         params = runner.train_params(OmegaConf.to_container(res.train, resolve=True), res.rl_device)
         path = checkpoints.resolve(run_dir, res.train.params.config.name, last=False)
         state = checkpoints.load(path, trust=False)
-        env = build_task(res, headless=True)
+        env = make_task(res, headless=True)
         register_rlgpu(lambda **_: env)
         player = runner.load_player(params, state, path, res.task.name)
         policy = lambda obs: player.get_action(obs, is_deterministic=True)  # noqa: E731

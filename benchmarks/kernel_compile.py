@@ -35,7 +35,7 @@ def build_and_step(task: str, device: str, num_envs: int, serial: bool) -> None:
 
     from mytasks.sim import select_backend
     from mytasks.sim.newton_backend import runtime
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
     from mytasks.utils.config import compose, resolved
 
     runtime.init_warp()
@@ -47,7 +47,7 @@ def build_and_step(task: str, device: str, num_envs: int, serial: bool) -> None:
                             f"pipeline={pipeline}", "headless=True"]))  # fmt: skip
     select_backend(cfg.physics_engine)
     start = time.perf_counter()
-    env = build_task(cfg)
+    env = make_task(cfg)
     built = time.perf_counter() - start
     actions = torch.zeros((env.num_envs, env.num_actions), device=env.rl_device)
     env.reset()

@@ -23,13 +23,13 @@ import torch  # noqa: E402
 
 
 def make_task(name: str, num_envs: int, device: str):
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
     from mytasks.utils.config import compose
 
     pipeline = "gpu" if device.startswith("cuda") else "cpu"
     cfg = compose([f"task={name}", f"num_envs={num_envs}", f"sim_device={device}", f"rl_device={device}",
                    f"pipeline={pipeline}", "headless=True"])  # fmt: skip
-    return build_task(cfg)
+    return make_task(cfg)
 
 
 def timed(fn, steps: int, num_envs: int, sync) -> float:

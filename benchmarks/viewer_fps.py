@@ -52,13 +52,13 @@ def main() -> None:
 
     from mytasks.rl import checkpoints, runner
     from mytasks.rl.env import register_rlgpu
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
     from mytasks.utils.config import compose, resolved
 
     ckpt = os.path.join(ROOT, "assets", "checkpoints", "Go2.pth")
     cfg = resolved(compose(["task=Go2", "test=True", f"checkpoint={ckpt}", f"num_envs={args.num_envs}",
                             "sim_device=cpu", "rl_device=cpu", "pipeline=cpu", f"viewer={args.viewer}"]))  # fmt: skip
-    task = build_task(cfg)
+    task = make_task(cfg)
     register_rlgpu(lambda **_: task)
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
     player = runner.load_player(params, checkpoints.load(ckpt), ckpt, "Go2")

@@ -1,4 +1,5 @@
-"""``python train.py task=<Name> [key=value ...]``: compose the config, build the task, train or play.
+"""``python train.py task=<Name> [key=value ...]`` (or ``mytasks ...``, ``python -m mytasks ...``):
+compose the config, build the task, train or play.
 
 The path through the layers: the run config, composed and checked or recomposed from a run
 (``utils/run_config.py``) → load the checkpoint, if any → build the task → make the run
@@ -13,46 +14,31 @@ from __future__ import annotations
 
 import glob
 import os
-import random
 import shutil
 import sys
 
 from omegaconf import DictConfig
 
-from mytasks.utils.config import resolved, task_files
+from mytasks import commands
+from mytasks.utils.config import resolved
 from mytasks.utils.errors import Interrupted, UserError, WriteFailed, end_by_signal
+from mytasks.utils.invocation import program
 from mytasks.utils.run_config import RUNS_DIR, load_config, make_run_dir, run_dir_of, save_run_config
-from mytasks.utils.schema import TOP_LEVEL
-
-USAGE = """usage: python train.py [task=NAME] [key=value ...] [--traceback]
-
-  python train.py task=Cartpole                       train (runs/<name>_<time>/)
-  python train.py task=Cartpole test=True checkpoint=runs/<run>   play a trained policy (its best checkpoint)
-  python train.py task=Cartpole checkpoint=latest      resume the newest Cartpole run (its last checkpoint)
-  python train.py task=Go2 headless=True                train the Go2 to walk (one GPU, ~2 min)
-  python train.py task=Go2 test=True checkpoint=assets/checkpoints/Go2.pth   play the shipped Go2 policy
-  python train.py task=Cartpole learner=sb3            train with Stable-Baselines3 (or rsl_rl, skrl)
-
-any config value: task.env.<key>=..., train.params.config.<key>=...; a new key: +task.env.<key>=...
-tasks: {tasks}
-
-keys:
-{keys}"""
+from mytasks.utils.seed import set_seed
 
 
-def _usage() -> str:
-    keys = "\n".join(f"  {k:<20} {v.doc}" for k, v in TOP_LEVEL.items() if k != "task_name")
-    return USAGE.format(tasks=", ".join(sorted(task_files())), keys=keys)
+def console() -> int:
+    """The ``mytasks`` command."""
+    return main()
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     traceback = "--traceback" in argv or bool(os.environ.get("MYTASKS_TRACEBACK"))
     argv = [a for a in argv if a != "--traceback"]
-    if any(a in ("-h", "--help") for a in argv):
-        print(_usage())
-        return 0
     try:
+        if any(a.startswith("-") for a in argv):  # --help, --tasks, --cfg job, -m, ...
+            return commands.run_flags(argv, run)
         run(argv)
         return 0
     except UserError as e:
@@ -84,27 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def set_seed(seed: int, deterministic: bool) -> int:
-    import numpy as np
-    import torch
+def config_dirs(sources: dict[str, str]) -> list[str]:
+    """The YAML folders of the tasks a run can name, given its task sources (``task_path=``, ``ige_root=``)."""
+    from mytasks.tasks import catalog
 
-    if seed == -1:
-        seed = 42 if deterministic else random.randint(0, 10000)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    if deterministic:
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-        torch.use_deterministic_algorithms(True)
-    return seed
+    return catalog(**sources).config_dirs()
 
 
 def run(argv: list[str]) -> None:
-    cfg = load_config(argv)
+    cfg = load_config(argv, config_dirs)
     from mytasks.rl import distributed
 
     ranks = distributed.start(cfg, argv)  # multi_gpu: this rank's device and process group
@@ -122,8 +96,10 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     import torch
 
     from mytasks.rl import checkpoints, distributed, learners, runner
-    from mytasks.tasks import build_task
+    from mytasks.tasks import catalog_of, make_task
 
+    tasks = catalog_of(res)
+    tasks.get(str(res.task.name))  # an unknown name is one line, before anything is built
     learner = learners.get(res.learner)
     if hasattr(learner, "check_settings"):  # what the learner's library would build from names in its config
         learner.check_settings(res)
@@ -162,9 +138,9 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
 
         check_encoder()
     if res.warm_cache:
-        _warm_cache(res)
+        _warm_cache(res, tasks)
         return
-    task = distributed.built_in_turn(lambda: build_task(res))  # under torchrun: compiled once, by rank 0
+    task = distributed.built_in_turn(lambda: make_task(res, catalog=tasks))  # under torchrun: compiled once, by rank 0
     if res.test:
         player = learner.player(task, res, state, ckpt)
         if res.export:
@@ -198,7 +174,7 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
         _stop_recording(task)
 
 
-def _warm_cache(cfg: DictConfig) -> None:
+def _warm_cache(cfg: DictConfig, tasks) -> None:
     """``warm_cache=True``: the task built on its device and stepped (reset, physics, graph
     capture), so that the kernel cache holds every kernel a run of it loads; nothing trained
     or written besides the cache."""
@@ -207,10 +183,10 @@ def _warm_cache(cfg: DictConfig) -> None:
     import torch
 
     from mytasks.sim import kernel_cache_dir
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
 
     start = time.perf_counter()
-    task = build_task(cfg, headless=True)
+    task = make_task(cfg, headless=True, catalog=tasks)
     actions = torch.zeros((task.num_envs, task.num_actions), device=task.rl_device)
     task.reset()
     for _ in range(3):  # the second simulate captures the step's graph
@@ -263,7 +239,9 @@ def _train(learner, task, cfg: DictConfig, state: dict | None, run_dir: str, arg
             raise
         keep = [a for a in argv if a.partition("=")[0].lstrip("+~") not in ("checkpoint", "task")]
         ranks = distributed.current()
-        command = f"torchrun --standalone --nproc_per_node={ranks.world_size} train.py" if ranks else "python train.py"
+        command = program()
+        if ranks:
+            command = f"torchrun --standalone --nproc_per_node={ranks.world_size} {command.removeprefix('python ')}"
         resume = " ".join([command, f"task={cfg.task.name}", *keep, f"checkpoint={e.checkpoint}"])
         print(f"checkpoint saved: {e.checkpoint}", file=sys.stderr)
         print(f"resume with: {resume}", file=sys.stderr)
@@ -273,4 +251,9 @@ def _train(learner, task, cfg: DictConfig, state: dict | None, run_dir: str, arg
     print(f"\ntraining done: mean episode reward {shown(trained.mean_reward)} at the end{best}")
     print(f"run directory: {run_dir}")
     print(f"checkpoint to play: {trained.checkpoint}")
-    print(f"play it back: python train.py task={cfg.task.name} test=True checkpoint={run_dir}")
+    sources = "".join(f" {key}={cfg[key]}" for key in ("task_path", "ige_root") if cfg.get(key))
+    print(f"play it back: {program()} task={cfg.task.name}{sources} test=True checkpoint={run_dir}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -54,15 +54,8 @@ def build_cartpole(num_envs: int = 4, *, fixed: bool = True, gravity: float = -9
 
 
 CPU = ["sim_device=cpu", "rl_device=cpu", "pipeline=cpu"]
-
-
-def build_task(cfg, device: str = "cpu"):
-    """The task a composed config names, built as train.py builds it, headless on ``device``."""
-    from mytasks.tasks import build_task as build
-
-    cfg = cfg.copy()
-    cfg.sim_device = cfg.rl_device = device
-    return build(cfg, headless=True)
+# How a run's closing lines name the command the tests run (the one typed, path and all).
+TRAIN = f"python {os.path.join(ROOT, 'train.py')}"
 
 
 def walk_forward(task: str, checkpoint: str, command: float, steps: int = 200):
@@ -73,6 +66,7 @@ def walk_forward(task: str, checkpoint: str, command: float, steps: int = 200):
 
     from mytasks.rl import checkpoints, runner
     from mytasks.rl.env import register_rlgpu
+    from mytasks.tasks import make_task
     from mytasks.utils.config import compose
 
     ranges = "task.env.commands.ranges"
@@ -80,7 +74,7 @@ def walk_forward(task: str, checkpoint: str, command: float, steps: int = 200):
                    f"{ranges}.linVelX=[{command},{command}]", f"{ranges}.linVelY=[0.0,0.0]",
                    f"{ranges}.heading=[0.0,0.0]"])  # fmt: skip
     torch.manual_seed(0)
-    register_rlgpu(lambda **_: build_task(cfg))
+    register_rlgpu(lambda **_: make_task(cfg, headless=True))
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
     player = runner.load_player(params, checkpoints.load(checkpoint), checkpoint, task)
     env = player.env

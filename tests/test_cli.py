@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, read_until_epoch, run_train, start_train
+from conftest import ROOT, TRAIN, read_until_epoch, run_train, start_train
 
 from mytasks.rl import checkpoints
 
@@ -53,7 +53,7 @@ def test_training_reward_rises_and_reports_the_run(trained):
     assert epochs[-1][1] > 150.0 and epochs[-1][1] > 5 * epochs[0][1], epochs
     assert "no CUDA device is available; running on the CPU" in out
     assert f"run directory: runs/{os.path.basename(run_dir)}" in out
-    assert "play it back: python train.py task=Cartpole test=True checkpoint=" in out
+    assert f"play it back: {TRAIN} task=Cartpole test=True checkpoint=" in out
     for quiet in ("fps step", "=> saving", "MAX EPOCHS", "build mlp", "RunningMeanStd"):  # rl-games' own lines
         assert quiet not in out
     assert os.path.isfile(os.path.join(run_dir, "config.yaml"))
@@ -156,8 +156,8 @@ def test_sigint_saves_a_checkpoint_and_prints_the_resume_command(cwd):
     assert epoch >= 3
     state = checkpoints.load(os.path.join(cwd, m.group(1)))
     assert state["epoch"] == epoch
-    resume = re.search(r"resume with: (python train.py .*)", err).group(1)
-    assert resume == (f"python train.py task=Cartpole headless=True num_envs=256 train.params.config.save_best_after=5 "
+    resume = re.search(r"resume with: (python .*)", err).group(1)
+    assert resume == (f"{TRAIN} task=Cartpole headless=True num_envs=256 train.params.config.save_best_after=5 "
                       f"max_iterations=1000 experiment=stopped checkpoint={m.group(1)}")  # fmt: skip
 
 
@@ -217,11 +217,11 @@ def test_a_recurrent_players_state_is_cleared_for_the_envs_whose_episodes_ended(
     from conftest import CPU
 
     from mytasks.rl import rl_games_learner
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
     from mytasks.utils.config import compose, resolved
 
     cfg = resolved(compose(["task=Cartpole", "num_envs=4", *CPU, "headless=True", *LSTM]))
-    task = build_task(cfg, headless=True)
+    task = make_task(cfg, headless=True)
     torch.manual_seed(0)
     model = rl_games_learner.runner.make_runner(rl_games_learner._params(task, cfg), None).create_player().model
     state = {"model": model.state_dict(), "epoch": 0, "spaces": {"obs": task.num_obs, "actions": task.num_actions}}
@@ -357,6 +357,7 @@ def test_go2_played_from_its_run_directory_has_pushes_off(tmp_path, monkeypatch)
     """The run's config is saved as composed, so play recomposes it with test=True."""
     from omegaconf import OmegaConf
 
+    from mytasks.cli import config_dirs
     from mytasks.utils.config import resolved
     from mytasks.utils.run_config import load_config
 
@@ -369,10 +370,11 @@ def test_go2_played_from_its_run_directory_has_pushes_off(tmp_path, monkeypatch)
     assert OmegaConf.is_interpolation(saved.task.env.randomization, "pushRobots")
     assert resolved(saved).task.env.randomization.pushRobots is True  # as trained
     monkeypatch.chdir(tmp_path)
-    play = resolved(load_config(["task=Go2", "test=True", f"checkpoint={run_dir}", "num_envs=4"]))
+    play = resolved(load_config(["task=Go2", "test=True", f"checkpoint={run_dir}", "num_envs=4"], config_dirs))
     assert play.task.env.randomization.pushRobots is False
     assert play.task.env.numEnvs == 4 and play.train.params.config.num_actors == 4
-    kept = resolved(load_config(["test=True", f"checkpoint={run_dir}", "task.env.randomization.pushRobots=True"]))
+    pushes = "task.env.randomization.pushRobots=True"
+    kept = resolved(load_config(["test=True", f"checkpoint={run_dir}", pushes], config_dirs))
     assert kept.task.env.randomization.pushRobots is True and kept.task.name == "Go2"
 
 

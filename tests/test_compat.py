@@ -12,7 +12,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import IGE, ROOT, needs_ige, run_train
+from conftest import IGE, ROOT, TRAIN, needs_ige, run_train
 
 ISAACGYM_MODULES = "[m for m in sys.modules if m.split('.')[0] in ('isaacgym', 'isaacgymenvs')]"
 
@@ -29,7 +29,9 @@ def test_the_isaacgym_names_exist_only_once_asked_for():
         from mytasks.tasks import isaacgym_task_map
         isaacgym_task_map["Cartpole"], isaacgym_task_map["Go2"]
         assert not {ISAACGYM_MODULES}, {ISAACGYM_MODULES}
-        import mytasks.compat
+        import mytasks.compat, mytasks.compat.ige, mytasks.testing, mytasks.commands
+        assert not {ISAACGYM_MODULES}, {ISAACGYM_MODULES}
+        mytasks.compat.enable()
         from isaacgym import gymapi, gymtorch, gymutil
         from isaacgym.torch_utils import quat_mul
         from isaacgymenvs.utils.torch_jit_utils import compute_heading_and_up
@@ -56,6 +58,7 @@ def real_isaacgym(tmp_path):
 def test_a_real_isaacgym_is_never_shadowed(real_isaacgym):
     p = _python("""
         import mytasks.compat
+        mytasks.compat.enable()
     """, PYTHONPATH=real_isaacgym)  # fmt: skip
     assert p.returncode != 0
     assert "RealIsaacGymInstalled: a real isaacgym is installed" in p.stderr
@@ -156,7 +159,7 @@ def test_upstream_ant_trains_from_its_checkout_with_rising_reward(ant_run):
     assert [e for e, _ in epochs] == list(range(epochs[0][0], 41))  # "n/a" until the first episodes end
     first, last = epochs[0][1], sum(r for _, r in epochs[-5:]) / 5
     assert last > 50.0 and last > first + 40.0, epochs
-    assert "play it back: python train.py task=Ant test=True checkpoint=runs/ant_" in out
+    assert f"play it back: {TRAIN} task=Ant ige_root={IGE} test=True checkpoint=runs/ant_" in out
 
 
 @needs_ige
@@ -193,3 +196,60 @@ def test_a_checkout_run_plays_back_on_video(ant_run):
     coloured = [int(((f.max(axis=2) - f.min(axis=2)) > 60).sum()) for f in frames]  # the orange ant on grey
     assert min(coloured) > 300, coloured
     assert np.abs(frames[-1] - frames[0]).mean() > 0.2  # drawn from the live state: it moves
+
+
+@pytest.fixture
+def fork(tmp_path):
+    """tests/ige_checkout made into a fork: a task map that names Beacon twice (once as
+    Lighthouse, a YAML of its own), a utils module of its own that the task imports, and, where
+    the upstream checkout is at hand, upstream's vec_task.py with step() changed."""
+    import shutil
+
+    root = tmp_path / "fork"
+    shutil.copytree(os.path.join(ROOT, "tests", "ige_checkout"), root)
+    pkg = root / "isaacgymenvs"
+    (pkg / "utils").mkdir()
+    (pkg / "utils" / "beacon_numbers.py").write_text("FORCE_SCALE = 1.0\n")
+    task = pkg / "tasks" / "beacon.py"
+    task.write_text("from isaacgymenvs.utils.beacon_numbers import FORCE_SCALE  # noqa\n" + task.read_text())
+    (pkg / "tasks" / "__init__.py").write_text(
+        "from .beacon import Beacon\n\nisaacgym_task_map = {\"Beacon\": Beacon, \"Lighthouse\": Beacon}\n"
+    )
+    for group, suffix in (("task", ""), ("train", "PPO")):
+        text = (pkg / "cfg" / group / f"Beacon{suffix}.yaml").read_text()
+        (pkg / "cfg" / group / f"Lighthouse{suffix}.yaml").write_text(text.replace("name: Beacon", "name: Lighthouse"))
+    upstream = os.path.join(IGE, "isaacgymenvs", "tasks", "base", "vec_task.py")
+    if os.path.isfile(upstream):
+        (pkg / "tasks" / "base").mkdir()
+        clamp = '        self.obs_dict["obs"] = torch.clamp('
+        text = open(upstream).read().replace(clamp, "        self.fork_steps = 1\n" + clamp, 1)  # in step()
+        (pkg / "tasks" / "base" / "vec_task.py").write_text(text)
+    return str(root)
+
+
+@pytest.mark.slow
+def test_a_fork_runs_its_task_map_and_its_utils_and_says_which_vec_task_changes_are_not_kept(fork, tmp_path):
+    p = run_train("--tasks", f"ige_root={fork}", cwd=tmp_path)
+    assert re.search(rf"^Lighthouse +ige_root={re.escape(fork)} +isaacgymenvs\.tasks\.beacon:Beacon", p.stdout, re.M)
+    p = run_train("task=Lighthouse", f"ige_root={fork}", "num_envs=8", "max_iterations=2", "headless=True",
+                  cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert re.search(r"^epoch +2/2", p.stdout, re.M), p.stdout[-2000:]
+    if os.path.isdir(os.path.join(fork, "isaacgymenvs", "tasks", "base")):
+        line = next(x for x in p.stdout.splitlines() if "vec_task.py" in x)
+        assert re.search(r"vec_task\.py changes VecTask\.\w+ \(against IsaacGymEnvs 1\.5\.1\).*not kept", line), line
+
+
+def test_isaacgymenvs_make_builds_a_task_as_upstream_scripts_do(fork, tmp_path):
+    p = _python(f"""
+        import mytasks.compat
+        mytasks.compat.enable(checkout={fork!r})
+        import isaacgymenvs
+        env = isaacgymenvs.make(seed=0, task="Lighthouse", num_envs=4, sim_device="cpu", rl_device="cpu",
+                                headless=True)
+        import torch
+        obs, rew, done, _ = env.step(torch.zeros(4, env.num_actions))
+        print(type(env).__module__, env.num_envs, tuple(obs["obs"].shape))
+    """)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "isaacgymenvs.tasks.beacon 4 (4, 6)" in p.stdout

@@ -151,12 +151,13 @@ def test_play_without_checkpoint_points_at_the_shipped_one():
 def test_a_gpu_index_beyond_the_machine_is_refused(monkeypatch):
     import torch
 
+    from mytasks.cli import config_dirs
     from mytasks.utils.run_config import load_config
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     message = "sim_device=cuda:2, but this machine has 2 GPU(s): cuda:0 to cuda:1"
     with pytest.raises(UserError, match=re.escape(message)):
-        load_config(["sim_device=cuda:2"])
-    cfg = load_config(["sim_device=cuda", "rl_device=cuda:1"])
+        load_config(["sim_device=cuda:2"], config_dirs)
+    cfg = load_config(["sim_device=cuda", "rl_device=cuda:1"], config_dirs)
     assert (cfg.sim_device, cfg.rl_device) == ("cuda:0", "cuda:1")

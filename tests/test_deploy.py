@@ -35,10 +35,10 @@ def go2_export(tmp_path_factory):
 def _player(args: list[str], checkpoint: str):
     from mytasks.rl import checkpoints, runner
     from mytasks.rl.env import register_rlgpu
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
 
     cfg = compose([*args, *CPU, "test=True", f"checkpoint={checkpoint}", "viewer=none"])
-    task = build_task(cfg)
+    task = make_task(cfg)
     register_rlgpu(lambda **_: task)
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
     return runner.load_player(params, checkpoints.load(checkpoint), checkpoint, cfg.task.name), task

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mytasks.sim import gymtorch
-from mytasks.tasks import build_task
+from mytasks.tasks import make_task
 from mytasks.utils.config import compose, resolved
 from mytasks.utils.paths import ASSETS_DIR, asset_root
 
@@ -28,7 +28,7 @@ SOLE = 0.035  # the foot spheres' lowest point below the ankle-roll origin [m]
 
 def _task(*overrides, n=4):
     # a task= among the overrides wins over G1
-    return build_task(resolved(compose(["task=G1", f"num_envs={n}", *CPU, *overrides])), headless=True)
+    return make_task(resolved(compose(["task=G1", f"num_envs={n}", *CPU, *overrides])), headless=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import os
 
 import pytest
 import torch
-from conftest import CPU, ROOT, build_task, walk_forward
+from conftest import CPU, ROOT, walk_forward
 
+from mytasks.tasks import make_task
 from mytasks.utils.config import compose
 
 SHIPPED = os.path.join(ROOT, "assets", "checkpoints", "Go2.pth")
@@ -23,7 +24,7 @@ def test_zero_actions_stand_for_two_seconds():
     stays standing, its base settling where the soft joints carry its weight (on low friction
     the feet keep sliding apart slowly, so the base is not quite at rest)."""
     torch.manual_seed(0)
-    task = build_task(_cfg("num_envs=8", *NOMINAL_START))
+    task = make_task(_cfg("num_envs=8", *NOMINAL_START), headless=True)
     heights = []
     for _ in range(100):  # 2 s at 50 Hz
         _, _, done, _ = task.step(task.zero_actions())
@@ -38,7 +39,7 @@ def test_zero_actions_stand_for_two_seconds():
 
 
 def test_reset_envs_start_over_and_others_keep_their_state():
-    task = build_task(_cfg("num_envs=4", "task.env.noise.addNoise=False"))
+    task = make_task(_cfg("num_envs=4", "task.env.noise.addNoise=False"), headless=True)
     for _ in range(10):
         task.step(task.zero_actions())
     before = task.root_states.clone()
@@ -51,7 +52,7 @@ def test_reset_envs_start_over_and_others_keep_their_state():
 
 
 def test_every_reward_term_is_logged_per_episode():
-    task = build_task(_cfg("num_envs=4", "task.env.maxEpisodeLength=10", "task.env.logInterval=20"))
+    task = make_task(_cfg("num_envs=4", "task.env.maxEpisodeLength=10", "task.env.logInterval=20"), headless=True)
     logs = []
     for _ in range(40):
         task.step(2 * torch.rand(4, 12) - 1)
@@ -64,7 +65,7 @@ def test_every_reward_term_is_logged_per_episode():
 
 
 def test_friction_is_randomised_per_env():
-    task = build_task(_cfg("num_envs=16"))
+    task = make_task(_cfg("num_envs=16"), headless=True)
     lo, hi = task.rand_cfg["frictionRange"]
     mu = task.sim.world.model.shape_material_mu.numpy()
     per_env = mu[:-1].reshape(16, -1)  # the ground plane is the last shape

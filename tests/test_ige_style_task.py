@@ -19,12 +19,13 @@ G, MASS, FRICTION, MAX_FORCE = 9.81, 1.0, 0.1, 4.0  # Beacon.yaml: a 0.1 m box o
 
 @pytest.fixture(scope="module")
 def beacon():
-    from mytasks.tasks import build_task
-    from mytasks.utils.config import compose, resolved
+    from mytasks.tasks import compose_config as compose
+    from mytasks.tasks import make_task
+    from mytasks.utils.config import resolved
 
     cfg = compose(["task=Beacon", f"ige_root={CHECKOUT}", "num_envs=8", "sim_device=cpu", "rl_device=cpu",
                    "pipeline=cpu", "headless=True"])  # fmt: skip
-    return build_task(resolved(cfg), headless=True)
+    return make_task(resolved(cfg), headless=True)
 
 
 def test_it_is_the_checkouts_class_on_the_served_isaacgym_names(beacon):

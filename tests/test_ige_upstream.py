@@ -22,15 +22,16 @@ def task(name, fresh=False):
     ``fresh``: a second instance, untouched by the random-action test."""
     key = (name, fresh)
     if key not in _built:
-        from mytasks.tasks import build_task
-        from mytasks.utils.config import compose, resolved
+        from mytasks.tasks import compose_config as compose
+        from mytasks.tasks import make_task
+        from mytasks.utils.config import resolved
 
         cfg = compose([f"task={name}", f"ige_root={IGE}", "num_envs=16", "sim_device=cpu", "rl_device=cpu",
                        "pipeline=cpu", "headless=True"])  # fmt: skip
         here = os.getcwd()
         os.chdir(_scratch())
         try:
-            _built[key] = build_task(resolved(cfg), headless=True)
+            _built[key] = make_task(resolved(cfg), headless=True)
         finally:
             os.chdir(here)
     return _built[key]
@@ -203,7 +204,8 @@ def test_anymal_holds_its_default_pose_height():
 def test_friction_is_stiff_unless_the_task_chooses_its_cone(name, extra, cone, impratio):
     from omegaconf import OmegaConf
 
-    from mytasks.utils.config import compose, resolved
+    from mytasks.tasks import compose_config as compose
+    from mytasks.utils.config import resolved
 
     checkout = [f"ige_root={IGE}"] if name == "Anymal" else []
     cfg = resolved(compose([f"task={name}", *checkout, "sim_device=cpu", "rl_device=cpu", "pipeline=cpu", *extra]))

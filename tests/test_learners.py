@@ -14,9 +14,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, ROOT, build_task, read_until_epoch, run_python, run_train, start_train, train_command
+from conftest import CPU, ROOT, TRAIN, read_until_epoch, run_python, run_train, start_train, train_command
 
 from mytasks.rl import checkpoints
+from mytasks.tasks import make_task
 from mytasks.utils.config import compose
 
 LEARNERS = ("rsl_rl", "skrl", "sb3")
@@ -28,7 +29,7 @@ EPOCHS = {"rsl_rl": 100, "skrl": 50, "sb3": 60}  # rsl_rl: its mean action at 60
 
 
 def _cartpole(num_envs: int = 8):
-    return build_task(compose(["task=Cartpole", f"num_envs={num_envs}", *CPU, "headless=True"]))
+    return make_task(compose(["task=Cartpole", f"num_envs={num_envs}", *CPU, "headless=True"]), headless=True)
 
 
 def _rewards(out: str) -> list[float]:
@@ -61,7 +62,7 @@ def test_rsl_rl_env_is_its_vec_env_with_groups_and_time_outs():
 def test_rsl_rl_gives_the_critic_the_tasks_privileged_states():
     from mytasks.rl.rsl_rl_learner import RslRlEnv
 
-    task = build_task(compose(["task=G1", "learner=rsl_rl", "num_envs=2", *CPU, "headless=True"]))
+    task = make_task(compose(["task=G1", "learner=rsl_rl", "num_envs=2", *CPU, "headless=True"]), headless=True)
     obs = RslRlEnv(task).get_observations()
     assert obs["policy"].shape == (2, task.num_obs) and obs["critic"].shape == (2, task.num_states)
     assert task.num_states > task.num_obs
@@ -153,7 +154,7 @@ def test_training_reward_rises_and_writes_the_run_directory(runs, learner):
     assert state["learner"] == learner and state["epoch"] == EPOCHS[learner]
     assert state["spaces"] == {"obs": 4, "actions": 1}
     assert "training done: mean episode reward" in out
-    assert f"play it back: python train.py task=Cartpole test=True checkpoint=runs/{os.path.basename(run_dir)}" in out
+    assert f"play it back: {TRAIN} task=Cartpole test=True checkpoint=runs/{os.path.basename(run_dir)}" in out
 
 
 @pytest.mark.slow
@@ -172,6 +173,7 @@ def test_play_from_the_run_directory_uses_the_runs_learner(runs, learner, cwd):
 def test_export_acts_as_the_player(runs, learner, tmp_path):
     import onnxruntime
 
+    from mytasks.cli import config_dirs
     from mytasks.rl import learners
     from mytasks.utils.config import resolved
     from mytasks.utils.run_config import load_config
@@ -180,8 +182,9 @@ def test_export_acts_as_the_player(runs, learner, tmp_path):
     out = str(tmp_path / "exported")
     p = run_train("test=True", f"checkpoint={run_dir}", "export=True", f"export_dir={out}", "play_episodes=0")
     assert p.returncode == 0, p.stderr[-2000:]
-    cfg = resolved(load_config(["test=True", f"checkpoint={run_dir}", *CPU, "num_envs=8", "headless=True"]))
-    task = build_task(cfg)
+    argv = ["test=True", f"checkpoint={run_dir}", *CPU, "num_envs=8", "headless=True"]
+    cfg = resolved(load_config(argv, config_dirs))
+    task = make_task(cfg, headless=True)
     module = learners.get(learner)
     path = checkpoints.resolve(run_dir, last=True)
     player = module.player(task, cfg, module.load(path), path)
@@ -209,7 +212,7 @@ def test_sigint_saves_and_resume_goes_on_from_that_epoch(cwd):
     saved = re.search(r"checkpoint saved: (\S+_ep_(\d+)_interrupted\.pth)", err)
     assert saved, err[-2000:]
     epoch = int(saved[2])
-    resume = re.search(r"resume with: python train.py (.*)", err)[1].split()
+    resume = re.search(r"resume with: python \S*train.py (.*)", err)[1].split()
     assert "learner=rsl_rl" in resume
     p = run_train(*[a for a in resume if not a.startswith("max_iterations=")], f"max_iterations={epoch + 3}", cwd=cwd)
     assert p.returncode == 0, p.stderr[-2000:]

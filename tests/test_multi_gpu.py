@@ -92,7 +92,8 @@ def test_ctrl_c_saves_on_rank_0_and_the_resume_line_resumes_on_two_ranks(tmp_pat
     assert saved, err[-3000:]
     assert os.path.isfile(tmp_path / saved[1])
     resume = re.search(r"^resume with: (.*)$", err, re.M)[1]
-    assert resume.startswith("torchrun --standalone --nproc_per_node=2 train.py task=Cartpole multi_gpu=True")
+    train = os.path.join(ROOT, "train.py")
+    assert resume.startswith(f"torchrun --standalone --nproc_per_node=2 {train} task=Cartpole multi_gpu=True")
     assert err.count("checkpoint saved:") == 1  # rank 0's line alone
     stopped = int(saved[2])
     more = [a for a in resume.split()[4:] if not a.startswith("max_iterations=")] + [f"max_iterations={stopped + 3}"]

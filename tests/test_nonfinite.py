@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 
 import torch
-from conftest import CPU, build_task
+from conftest import CPU
 
 from mytasks.sim import gymtorch
+from mytasks.tasks import make_task
 from mytasks.utils.config import compose
 
 
 def _cartpole(num_envs: int = 4, *overrides: str):
-    return build_task(compose(["task=Cartpole", f"num_envs={num_envs}", *CPU, *overrides]))
+    return make_task(compose(["task=Cartpole", f"num_envs={num_envs}", *CPU, *overrides]), headless=True)
 
 
 def test_an_env_whose_state_turns_nan_is_zeroed_flagged_done_counted_and_reset():

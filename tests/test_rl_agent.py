@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CPU, build_task
+from conftest import CPU
 from omegaconf import OmegaConf
 from rl_games.algos_torch import a2c_continuous, torch_ext
 
@@ -12,6 +12,7 @@ from mytasks.rl import runner
 from mytasks.rl.agent import A2CAgent
 from mytasks.rl.env import register_rlgpu
 from mytasks.rl.observer import RLGPUAlgoObserver
+from mytasks.tasks import make_task
 from mytasks.utils.config import compose
 
 CARTPOLE = ["task=Cartpole", "task.env.maxEpisodeLength=10", "train.params.config.horizon_length=32",
@@ -25,7 +26,7 @@ G1 = ["task=G1", "task.env.maxEpisodeLength=10", "train.params.config.horizon_le
 def _agent(agent_class, *overrides: str, device: str = "cpu", task: list[str] = CARTPOLE):
     on = CPU if device == "cpu" else [f"sim_device={device}", f"rl_device={device}", "pipeline=gpu"]
     cfg = compose([*overrides, *task, "num_envs=16", *on])
-    register_rlgpu(lambda **_: build_task(cfg, device))
+    register_rlgpu(lambda **_: make_task(cfg, headless=True))
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), device)
     torch.manual_seed(0)
     rl = runner.make_runner(params, RLGPUAlgoObserver())

@@ -9,8 +9,9 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, build_task, run_train
+from conftest import CPU, run_train
 
+from mytasks.tasks import make_task
 from mytasks.tasks.base.video import HEIGHT, WIDTH, VideoRecorder
 from mytasks.utils.config import compose
 
@@ -35,7 +36,7 @@ def _cart_column(frame: np.ndarray) -> float:
 
 def test_a_clip_shows_the_cart_moving_as_the_sim_says(tmp_path):
     torch.manual_seed(0)
-    task = build_task(compose(["task=Cartpole", "num_envs=4", *CPU, "task.env.maxEffort=60"]))
+    task = make_task(compose(["task=Cartpole", "num_envs=4", *CPU, "task.env.maxEffort=60"]), headless=True)
     recorder = VideoRecorder(task, str(tmp_path), every=1000, length=40)
     task.recorder = recorder
     positions = []
@@ -61,7 +62,7 @@ def test_a_clip_shows_the_cart_moving_as_the_sim_says(tmp_path):
 
 
 def test_a_failing_recorder_does_not_stop_the_task(tmp_path, capsys):
-    task = build_task(compose(["task=Cartpole", "num_envs=4", *CPU]))
+    task = make_task(compose(["task=Cartpole", "num_envs=4", *CPU]), headless=True)
     task.recorder = VideoRecorder(task, str(tmp_path), every=1, length=5)
     task.recorder.camera = 99  # no such camera: the first frame fails
     for _ in range(3):

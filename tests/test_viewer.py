@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, IGE, ROOT, needs_ige, run_train, start_train
+from conftest import CPU, IGE, ROOT, TRAIN, needs_ige, run_train, start_train
 from PIL import Image, ImageGrab
 
 from mytasks.rl import checkpoints
@@ -163,7 +163,7 @@ def test_closing_the_window_in_training_saves_a_checkpoint(display, tmp_path, le
     saved = os.path.join(tmp_path, run.out.split("checkpoint saved: ")[1].split()[0])
     state = checkpoints.load(saved, key="epoch")  # as play and resume load it: tensors and numbers only
     assert state["epoch"] >= 2 and state["epoch"] < 1000
-    assert "play it back: python train.py task=Cartpole test=True checkpoint=runs/" in run.out
+    assert f"play it back: {TRAIN} task=Cartpole test=True checkpoint=runs/" in run.out
 
 
 @pytest.mark.slow
@@ -171,10 +171,10 @@ def test_keys_in_the_window_set_the_go2_command(display, monkeypatch):
     """W/S, A/D and Q/E step the velocity command of every env by a tenth of its range; X stops."""
     _need("xdotool")
     monkeypatch.setenv("DISPLAY", display)
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
 
     cfg = compose([*GO2_PLAY, "num_envs=2", "viewer=native"])
-    task = build_task(cfg)
+    task = make_task(cfg)
     try:
         assert task.teleop is not None
         zero = torch.zeros((2, task.num_actions))
@@ -357,10 +357,10 @@ def test_training_without_a_display_says_how_to_watch(tmp_path):
 
 
 def test_a_failing_viewer_is_dropped_with_one_line_and_the_task_goes_on(capsys):
-    from mytasks.tasks import build_task
+    from mytasks.tasks import make_task
 
     port = _free_port()
-    task = build_task(compose(["task=Cartpole", "num_envs=4", *CPU, "viewer=web", f"viewer_port={port}"]))
+    task = make_task(compose(["task=Cartpole", "num_envs=4", *CPU, "viewer=web", f"viewer_port={port}"]))
     try:
         viewer = task.viewer
 
@@ -402,7 +402,7 @@ def test_debug_lines_show_in_the_window_until_cleared_and_a_body_takes_its_colou
     env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 1)
     gym.create_actor(env, gym.create_box(sim, 0.2, 0.2, 0.2), gymapi.Transform(gymapi.Vec3(0, 0, 1)), "box", 0, 0)
     gym.prepare_sim(sim)
-    gym.set_viewer_options(kind="native")
+    gym.set_viewer_options(sim, kind="native")
     viewer = gym.create_viewer(sim, gymapi.CameraProperties())
     try:
         gym.viewer_camera_look_at(viewer, env, gymapi.Vec3(3.0, 0.0, 1.0), gymapi.Vec3(0.0, 0.0, 1.0))

@@ -1,14 +1,16 @@
 """The ``isaacgym`` and ``isaacgymenvs`` module names, served by mytasks, for code written for
-Isaac Gym. Importing this module installs them (and nothing is aliased until it is imported):
+Isaac Gym. Nothing is aliased until ``enable()`` is called (importing a mytasks module never does):
 
-    import mytasks.compat  # noqa: F401
+    import mytasks.compat
+    mytasks.compat.enable()
     from isaacgym import gymapi, gymtorch, gymutil
     from isaacgymenvs.utils.torch_jit_utils import *
     from isaacgymenvs.tasks.base.vec_task import VecTask
 
 Served: ``isaacgym.gymapi`` and ``isaacgym.gymtorch`` (the engine chosen by
 ``mytasks.sim.select_backend``), ``isaacgym.gymutil``, ``isaacgym.terrain_utils``, ``isaacgym.torch_utils``,
-``isaacgymenvs.tasks.base.vec_task`` and ``isaacgymenvs.utils.torch_jit_utils``. A real Isaac
+``isaacgymenvs.tasks.base.vec_task``, ``isaacgymenvs.utils.torch_jit_utils`` and
+``isaacgymenvs.make`` (IsaacGymEnvs' way to build a task in a script). A real Isaac
 Gym installed in this environment is never shadowed: importing this module then fails with
 one line saying so (use Isaac Gym directly, or ``physics_engine=physx`` in ``train.py``).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import importlib.util
+import os
 import sys
 import types
 
@@ -45,9 +48,21 @@ def installed() -> bool:
     return getattr(sys.modules.get("isaacgym"), _MARK, False)
 
 
-def enable(tasks_path: str | None = None) -> None:
-    """Installs the module names (again a no-op); ``tasks_path`` is an IsaacGymEnvs checkout's
-    ``isaacgymenvs/tasks`` folder, whose task modules then import as ``isaacgymenvs.tasks.<name>``."""
+_checkout: list[str] = []  # the checkout enable(checkout=) named, for isaacgymenvs.make
+
+
+def enable(checkout: str | None = None, *, tasks_path: str | None = None, utils_path: str | None = None) -> None:
+    """Installs the module names (again a no-op). ``checkout`` is an IsaacGymEnvs checkout or
+    fork (as ``ige_root=`` takes it): its ``tasks`` modules then import as
+    ``isaacgymenvs.tasks.<name>``, its ``utils`` modules as ``isaacgymenvs.utils.<name>``
+    (``torch_jit_utils`` stays mytasks'), and ``isaacgymenvs.make`` builds its tasks.
+    ``tasks_path`` and ``utils_path`` name those two folders one by one."""
+    if checkout is not None:
+        from mytasks.compat.ige import find_package
+
+        pkg = find_package(checkout)
+        tasks_path, utils_path = os.path.join(pkg, "tasks"), os.path.join(pkg, "utils")
+        _checkout[:] = [checkout]
     if not installed():
         existing = sys.modules.get("isaacgym")
         spec = None if existing is not None else importlib.util.find_spec("isaacgym")
@@ -58,10 +73,33 @@ def enable(tasks_path: str | None = None) -> None:
                 "or physics_engine=physx with train.py"
             )
         _install()
-    if tasks_path is not None:
-        tasks = sys.modules["isaacgymenvs.tasks"]
-        if tasks_path not in tasks.__path__:
-            tasks.__path__.insert(0, tasks_path)
+    for package, path in (("isaacgymenvs.tasks", tasks_path), ("isaacgymenvs.utils", utils_path)):
+        module = sys.modules[package]
+        if path is not None and os.path.isdir(path) and path not in module.__path__:
+            module.__path__.insert(0, path)
+
+
+def make(seed: int, task: str, num_envs: int, sim_device: str, rl_device: str, graphics_device_id: int = -1,
+         headless: bool = False, multi_gpu: bool = False, virtual_screen_capture: bool = False,
+         force_render: bool = True, cfg=None):  # fmt: skip
+    """``isaacgymenvs.make``: a task built from its YAML (``task``, a config name, composed as
+    ``train.py`` composes it, from the checkout ``enable(checkout=)`` named, else mytasks' and
+    installed packages' tasks) or from a composed ``cfg``, as IsaacGymEnvs builds it in a script."""
+    from mytasks.tasks import compose_config, make_task
+    from mytasks.utils.seed import set_seed
+
+    if multi_gpu:
+        raise UserError("isaacgymenvs.make(multi_gpu=True): run train.py under torchrun with multi_gpu=True instead")
+    if cfg is None:
+        where = [f"ige_root={_checkout[0]}"] if _checkout else []
+        cfg = compose_config([f"task={task}", *where, f"num_envs={num_envs}", f"sim_device={sim_device}",
+                              f"rl_device={rl_device}", f"graphics_device_id={graphics_device_id}"])  # fmt: skip
+    else:
+        cfg = cfg.copy()
+        cfg.sim_device, cfg.rl_device, cfg.graphics_device_id = sim_device, rl_device, graphics_device_id
+    cfg.force_render = force_render
+    set_seed(seed, False)
+    return make_task(cfg, headless=headless)
 
 
 def _install() -> None:
@@ -83,6 +121,7 @@ def _install() -> None:
         setattr(isaacgym, name.rsplit(".", 1)[1], module)
     packages = {n: _package(n) for n in ("isaacgymenvs", "isaacgymenvs.tasks", "isaacgymenvs.tasks.base",
                                           "isaacgymenvs.utils")}  # fmt: skip
+    packages["isaacgymenvs"].make = make
     packages["isaacgymenvs"].tasks = packages["isaacgymenvs.tasks"]
     packages["isaacgymenvs"].utils = packages["isaacgymenvs.utils"]
     packages["isaacgymenvs.tasks"].base = packages["isaacgymenvs.tasks.base"]
@@ -93,6 +132,3 @@ def _install() -> None:
     sys.modules["isaacgym"] = isaacgym
     sys.modules["isaacgymenvs.tasks.base.vec_task"] = vec_task
     sys.modules["isaacgymenvs.utils.torch_jit_utils"] = torch_jit_utils
-
-
-enable()

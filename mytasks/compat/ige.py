@@ -1,28 +1,27 @@
-"""Tasks and YAMLs from an IsaacGymEnvs checkout (``ige_root=<checkout>``), run unmodified.
+"""Tasks and YAMLs from an IsaacGymEnvs checkout or fork (``ige_root=<checkout>``), run unmodified.
 
 ``find_package(root)`` accepts the checkout (holding ``isaacgymenvs/``) or its package folder
-(holding ``tasks/`` and ``cfg/``). ``config_dir(root)`` is a config folder for Hydra: mytasks'
-``config.yaml`` with the checkout's ``cfg/task`` and ``cfg/train`` over mytasks' own (the
-checkout's win where both have a file). ``task_class(root, name)`` finds ``class <name>(`` in
-the checkout's tasks package and imports that module as ``isaacgymenvs.tasks.<module>`` with
-the ``isaacgym`` names served by ``mytasks.compat``; ``construct`` builds it. What the task calls
-and mytasks lacks is reported by ``explain(error, root)`` as one line naming the isaacgym name
-and the file's line.
+(holding ``tasks/`` and ``cfg/``). ``task_specs(root)`` gives the registry its tasks: the names
+of the checkout's own ``isaacgym_task_map`` (read from ``tasks/__init__.py`` without running it),
+or, where it has none, every ``class Name(`` of its tasks package; the YAMLs are its
+``cfg/``. A task imports as ``isaacgymenvs.tasks.<module>`` with the ``isaacgym`` names served by
+``mytasks.compat``, and the checkout's ``isaacgymenvs/utils`` modules import as they do there.
+What the task calls and mytasks lacks is reported by ``explain(error, root)`` as one line naming
+the isaacgym name and the file's line.
 """
 
 from __future__ import annotations
 
-import contextlib
+import ast
 import glob
 import importlib
 import os
 import re
-import shutil
-import tempfile
 import traceback
 
+from mytasks.compat.vec_task_diff import vec_task_changes
+from mytasks.tasks.registry import TaskSpec
 from mytasks.utils.errors import UserError
-from mytasks.utils.paths import CONFIG_DIR
 
 
 def find_package(root: str) -> str:
@@ -37,64 +36,95 @@ def find_package(root: str) -> str:
     )
 
 
-@contextlib.contextmanager
-def config_dir(root: str):
-    """A temporary Hydra config folder: mytasks' config.yaml, the checkout's task and train YAMLs."""
+class CheckoutTask(TaskSpec):
+    """A task of a checkout: imported with the isaacgym names served, errors said in one line."""
+
+    def load(self):
+        pkg = self.sys_path[0]
+        from mytasks import compat
+
+        compat.enable(tasks_path=os.path.join(pkg, "tasks"), utils_path=os.path.join(pkg, "utils"))
+        vec_task_changes(pkg)
+        module, _, name = self.target.partition(":")
+        try:
+            if module == "isaacgymenvs.tasks":  # a function of the task map itself (AllegroKuka's)
+                return _run_task_map(pkg)[name]
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, NameError) as e:
+            raise UserError(explain(e, pkg) or f"{self.name}: importing {module} failed: {e}") from e
+
+    def build(self, kwargs: dict):
+        task_class = self.load()
+        try:
+            return task_class(**kwargs)
+        except (AttributeError, ImportError, NotImplementedError) as e:
+            line = explain(e, self.sys_path[0])
+            if line is None:
+                raise
+            raise UserError(line) from e
+
+
+def task_specs(root: str) -> list[TaskSpec]:
+    """The checkout's tasks, for the registry (``registry.SOURCE_KEYS``)."""
     pkg = find_package(root)
-    tmp = tempfile.mkdtemp(prefix="mytasks-ige-cfg-")
+    origin = f"ige_root={os.path.dirname(pkg) if os.path.basename(pkg) == 'isaacgymenvs' else pkg}"
+    found = _task_map(pkg) or _task_classes(pkg)
+    return [CheckoutTask(name, target, os.path.join(pkg, "cfg"), origin, [pkg]) for name, target in found.items()]
+
+
+def _task_map(pkg: str) -> dict[str, str]:
+    """``isaacgym_task_map`` of the checkout's ``tasks/__init__.py``, read, not run: name ->
+    "isaacgymenvs.tasks.<module>:<Class>" (or "isaacgymenvs.tasks:<function>" for a function
+    defined there)."""
+    path = os.path.join(pkg, "tasks", "__init__.py")
     try:
-        shutil.copy(os.path.join(CONFIG_DIR, "config.yaml"), tmp)
-        for group in ("task", "train"):
-            os.makedirs(os.path.join(tmp, group))
-            for source in (os.path.join(CONFIG_DIR, group), os.path.join(pkg, "cfg", group)):
-                for path in glob.glob(os.path.join(source, "*.yaml")):
-                    link = os.path.join(tmp, group, os.path.basename(path))
-                    if os.path.lexists(link):
-                        os.remove(link)
-                    os.symlink(os.path.abspath(path), link)
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    imported, defined, table = {}, set(), None
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            module = ("isaacgymenvs.tasks." + (node.module or "")) if node.level == 1 else (node.module or "")
+            for alias in node.names:
+                imported[alias.asname or alias.name] = f"{module.rstrip('.')}:{alias.name}"
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "isaacgym_task_map" for t in node.targets):
+            table = node.value
+    if not isinstance(table, ast.Dict):
+        return {}
+    out = {}
+    for key, value in zip(table.keys, table.values, strict=True):
+        if isinstance(key, ast.Constant) and isinstance(value, ast.Name):
+            if value.id in imported:
+                out[key.value] = imported[value.id]
+            elif value.id in defined:
+                out[key.value] = f"isaacgymenvs.tasks:{value.id}"
+    return out
 
 
-def _module_of(pkg: str, name: str) -> str | None:
-    tasks = os.path.join(pkg, "tasks")
-    pattern = re.compile(rf"^class\s+{re.escape(name)}\s*\(", re.M)
+def _task_classes(pkg: str) -> dict[str, str]:
+    """Every ``class Name(`` of the tasks package (for a checkout without a task map)."""
+    tasks, out = os.path.join(pkg, "tasks"), {}
+    pattern = re.compile(r"^class\s+(\w+)\s*\(", re.M)
     for path in sorted(glob.glob(os.path.join(tasks, "**", "*.py"), recursive=True)):
         rel = os.path.relpath(path, tasks)
-        if rel.startswith("base" + os.sep):
+        if rel.startswith("base" + os.sep) or rel == "__init__.py":
             continue
         with open(path, encoding="utf-8", errors="replace") as f:
-            if pattern.search(f.read()):
-                return rel[:-3].replace(os.sep, ".")
-    return None
+            for name in pattern.findall(f.read()):
+                out.setdefault(name, f"isaacgymenvs.tasks.{rel[:-3].replace(os.sep, '.')}:{name}")
+    return out
 
 
-def task_class(root: str, name: str):
-    """The class ``name`` from the checkout's tasks package, imported unmodified."""
-    pkg = find_package(root)
-    module = _module_of(pkg, name)
-    if module is None:
-        raise UserError(f"no 'class {name}(' in {pkg}/tasks; task= must name a task class of that checkout")
-    from mytasks import compat
-
-    compat.enable(tasks_path=os.path.join(pkg, "tasks"))
-    try:
-        mod = importlib.import_module(f"isaacgymenvs.tasks.{module}")
-    except (ImportError, AttributeError) as e:
-        raise UserError(explain(e, pkg) or f"{name}: importing isaacgymenvs.tasks.{module} failed: {e}") from e
-    return getattr(mod, name)
-
-
-def construct(task_class, kwargs: dict, root: str):
-    """``task_class(**kwargs)``, with a missing isaacgym name reported as ``explain`` does."""
-    try:
-        return task_class(**kwargs)
-    except (AttributeError, ImportError, NotImplementedError) as e:
-        line = explain(e, find_package(root))
-        if line is None:
-            raise
-        raise UserError(line) from e
+def _run_task_map(pkg: str) -> dict:
+    """The checkout's task map as its ``tasks/__init__.py`` builds it (which imports every task)."""
+    path = os.path.join(pkg, "tasks", "__init__.py")
+    namespace = {"__name__": "isaacgymenvs.tasks", "__package__": "isaacgymenvs.tasks", "__file__": path}
+    with open(path, encoding="utf-8") as f:
+        exec(compile(f.read(), path, "exec"), namespace)
+    return namespace["isaacgym_task_map"]
 
 
 _MISSING = (

@@ -137,8 +137,10 @@ class Sim2Sim:
         self.mujoco = mujoco
         self.m = m = read_manifest(export_dir)
         if "joints" not in m or "observations" not in m:
-            raise ExportError(f"{export_dir}/deploy.yaml has no joints or observation layout: "
-                              f"{m.get('note', 'this task exported no deploy information')}")  # fmt: skip
+            note = m.get("note", "the task exported no deploy information")
+            raise ExportError(f"sim2sim runs robots whose policy drives joints, and {export_dir}/deploy.yaml has no "
+                              f"joints or observation layout: {note} (a task gives them with deploy_info(): "
+                              "docs/writing_tasks.md)")  # fmt: skip
         onnx_file = inside(export_dir, m.get("files", {}).get("onnx"), "the manifest's files.onnx")
         try:
             self.policy = onnxruntime.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])

@@ -47,7 +47,7 @@ class Cartpole(VecTask):
 
     def _create_envs(self, spacing: float, num_per_row: int):
         asset_cfg = self.cfg["env"]["asset"]
-        root = asset_root(asset_cfg.get("assetRoot"))
+        root = asset_root(asset_cfg.get("assetRoot"), self)
         options = gymapi.AssetOptions()
         options.fix_base_link = True
         asset = self.gym.load_asset(self.sim, root, asset_cfg["assetFileName"], options)

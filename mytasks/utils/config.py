@@ -5,14 +5,17 @@ Light on purpose (omegaconf and hydra only), so that ``--help`` and config error
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import math
 import os
+import shutil
+import tempfile
 
 from omegaconf import DictConfig, OmegaConf
 
 from mytasks.utils.errors import first_line
-from mytasks.utils.paths import CONFIG_DIR, PROJECT_DIR
+from mytasks.utils.paths import CONFIG_DIR, DATA_DIR
 from mytasks.utils.schema import (
     MAX_ENVS,
     UserError,
@@ -34,25 +37,51 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("resolve_default", lambda default, arg: default if arg == "" else arg, replace=True)
 
 
-def task_files(config_dir: str = CONFIG_DIR) -> dict[str, str]:
-    """Task config file stem -> the task ``name:`` it declares."""
+def task_files(config_dirs: list[str] | str = CONFIG_DIR) -> dict[str, str]:
+    """Task config file stem -> the task ``name:`` it declares (a later folder wins a stem)."""
     out = {}
-    for path in sorted(glob.glob(os.path.join(config_dir, "task", "*.yaml"))):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        out[stem] = str(OmegaConf.load(path).get("name", stem))
+    for config_dir in [config_dirs] if isinstance(config_dirs, str) else config_dirs:
+        for path in sorted(glob.glob(os.path.join(config_dir, "task", "*.yaml"))):
+            stem = os.path.splitext(os.path.basename(path))[0]
+            out[stem] = str(OmegaConf.load(path).get("name", stem))
     return out
 
 
-def compose(overrides: list[str], config_dir: str = CONFIG_DIR) -> DictConfig:
-    """Composes cfg/config.yaml with command-line style overrides, as ``train.py`` does, and
-    checks it. Returned unresolved (interpolations kept), with struct mode off: the run config
-    that is saved and recomposed later; read values through it or ``resolved(cfg)``."""
-    ige_root = next((o.partition("=")[2] for o in overrides if o.partition("=")[0].lstrip("+") == "ige_root"), "")
-    if ige_root and config_dir == CONFIG_DIR:
-        from mytasks.compat.ige import config_dir as ige_config_dir
+@contextlib.contextmanager
+def config_view(config_dirs: list[str]):
+    """One Hydra config folder for several: mytasks' ``config.yaml`` and every entry of the
+    ``task/`` and ``train/`` folders of ``config_dirs`` (a later folder wins a name), linked into a
+    temporary folder for the time of a composition."""
+    if list(config_dirs) == [CONFIG_DIR]:
+        yield CONFIG_DIR
+        return
+    tmp = tempfile.mkdtemp(prefix="mytasks-cfg-")
+    try:
+        shutil.copy(os.path.join(CONFIG_DIR, "config.yaml"), tmp)
+        for group in ("task", "train"):
+            os.makedirs(os.path.join(tmp, group))
+            for config_dir in config_dirs:
+                for path in glob.glob(os.path.join(config_dir, group, "*")):
+                    link = os.path.join(tmp, group, os.path.basename(path))
+                    if os.path.lexists(link):
+                        os.remove(link)
+                    os.symlink(os.path.abspath(path), link)
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-        with ige_config_dir(ige_root) as merged:
-            return compose(overrides, merged)
+
+def compose(overrides: list[str], config_dirs: list[str] | None = None) -> DictConfig:
+    """Composes cfg/config.yaml with command-line style overrides, as ``train.py`` does, and
+    checks it; ``config_dirs`` are the folders of the task and train YAMLs (default: mytasks'
+    own; ``registry.Catalog.config_dirs`` gives a run's). Returned unresolved (interpolations
+    kept), with struct mode off: the run config that is saved and recomposed later; read values
+    through it or ``resolved(cfg)``."""
+    with config_view(config_dirs or [CONFIG_DIR]) as config_dir:
+        return _compose(overrides, config_dir)
+
+
+def _compose(overrides: list[str], config_dir: str) -> DictConfig:
     from omegaconf.errors import OmegaConfBaseException
 
     register_resolvers()
@@ -119,7 +148,8 @@ def _check_task_override(overrides: list[str], config_dir: str) -> None:
     for o in overrides:
         key, sep, value = o.partition("=")
         if sep and key.lstrip("+~") == "task" and value not in tasks:
-            raise UserError(f"unknown task '{value}'; registered tasks: {', '.join(sorted(tasks))}")
+            hint = did_you_mean(value, list(tasks)) or f"; registered tasks: {', '.join(sorted(tasks))}"
+            raise UserError(f"unknown task '{value}'{hint} (--tasks lists them and where each comes from)")
 
 
 def train_file(task_stem: str, learner: str) -> str:
@@ -175,6 +205,6 @@ def check(cfg: DictConfig) -> None:
             check_run_name("train.params.config.name", train_config.name)
     if cfg.test and not cfg.checkpoint:
         shipped = os.path.join("assets", "checkpoints", f"{cfg.task.name}.pth")
-        ships = os.path.isfile(os.path.join(PROJECT_DIR, shipped))
+        ships = os.path.isfile(os.path.join(DATA_DIR, shipped))
         hint = f" (a trained one ships: checkpoint={shipped})" if ships else ""
         raise UserError(f"test=True needs a checkpoint: add checkpoint=<file.pth, run directory or latest>{hint}")

@@ -7,9 +7,10 @@ saved config recomposed with this command's values. A run directory is
 composed (interpolations kept) and ``overrides.yaml`` the command line.
 
 A run directory is data: its saved config is read with a size limit, checked against the
-task's YAML, and never names code to import. A run of a task from an IsaacGymEnvs checkout
-plays or resumes only with ``ige_root=`` given again on the command line (or
-``trust_checkpoint=True``), since that imports the checkout's task code.
+task's YAML, and never names code to import. A run of a task from a folder (``task_path=``)
+or an IsaacGymEnvs checkout (``ige_root=``) plays or resumes only with that key given again on
+the command line (or ``trust_checkpoint=True``), since that imports the folder's code. Tasks of
+mytasks and of installed packages are found again by name.
 
 Light on purpose (omegaconf and hydra; torch only to count GPUs).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import datetime
 import glob
 import os
+from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,21 +28,27 @@ from mytasks.utils import yaml_files
 from mytasks.utils.config import check, compose, resolved, task_files
 from mytasks.utils.errors import UserError, first_line
 from mytasks.utils.files import atomic_write_text
+from mytasks.utils.invocation import program
 from mytasks.utils.paths import locate_checkpoint
 from mytasks.utils.schema import TOP_LEVEL, check_same_kinds
 
 RUNS_DIR = "runs"
+# Keys that add tasks from code outside mytasks and installed packages (tasks/registry.py).
+SOURCE_KEYS = ("task_path", "ige_root")
+# A run's task sources -> the folders of the YAMLs its tasks can name (the CLI passes the registry's).
+ConfigDirs = Callable[[dict[str, str]], list[str]]
 
 
 def _overridden(argv: list[str], key: str) -> bool:
     return any(a.partition("=")[0].lstrip("+~") == key for a in argv)
 
 
-def load_config(argv: list[str]) -> DictConfig:
+def load_config(argv: list[str], config_dirs: ConfigDirs) -> DictConfig:
     """The run config (unresolved): composed and checked, devices settled (CPU when CUDA is
     missing), and for play or resume from a run the config that run was trained with."""
-    argv = _with_located_checkpoint(argv)
-    cfg = compose(_with_run_task(argv))
+    argv = _with_run_task(_with_absolute_sources(_with_located_checkpoint(argv)), config_dirs)
+    given = dict(a.partition("=")[::2] for a in argv if "=" in a)
+    cfg = compose(argv, config_dirs({key: given.get(key, "") for key in SOURCE_KEYS}))
     _settle_devices(cfg)
     if cfg.checkpoint == "latest":
         cfg.checkpoint = latest_run(str(cfg.task.name))
@@ -62,14 +70,26 @@ def _with_located_checkpoint(argv: list[str]) -> list[str]:
     return out
 
 
+def _with_absolute_sources(argv: list[str]) -> list[str]:
+    """``task_path=`` and ``ige_root=`` as absolute folders, so that the run's config names them
+    from anywhere."""
+    out = []
+    for a in argv:
+        key, sep, value = a.partition("=")
+        if sep and key.lstrip("+") in SOURCE_KEYS and value:
+            a = f"{key}={os.path.abspath(os.path.expanduser(value))}"
+        out.append(a)
+    return out
+
+
 def _trusted(given: dict[str, str]) -> bool:
     return given.get("trust_checkpoint", "").lower() == "true"
 
 
-def _with_run_task(argv: list[str]) -> list[str]:
+def _with_run_task(argv: list[str], config_dirs: ConfigDirs) -> list[str]:
     """``argv`` with the run's ``task=`` (and ``learner=``) first when a checkpoint of a run is
     given without them: its task./train. overrides are then checked against that task's and
-    learner's config. A run of an IsaacGymEnvs checkout's task needs ``ige_root=`` on the
+    learner's config. A run of a task from a folder or a checkout needs that folder on the
     command line (or ``trust_checkpoint=True``, which takes the run's)."""
     given = dict(a.partition("=")[::2] for a in argv if "=" in a)
     path = given.get("checkpoint", "")
@@ -79,27 +99,28 @@ def _with_run_task(argv: list[str]) -> list[str]:
     if run_dir is None:
         return argv
     saved = load_run_config(run_dir)
-    name, ige_root = saved.task.name, str(saved.get("ige_root", "") or "")
-    first = []
-    if ige_root and "ige_root" not in given:
-        if not _trusted(given):
-            raise _untrusted_checkout(run_dir, name, ige_root)
-        first.append(f"ige_root={ige_root}")
+    name, first, sources = saved.task.name, [], {}
+    for key in SOURCE_KEYS:
+        value = str(saved.get(key, "") or "")
+        if value and key not in given:
+            if not _trusted(given):
+                raise _untrusted_source(run_dir, name, key, value)
+            first.append(f"{key}={value}")
+        sources[key] = given.get(key) or (value if _trusted(given) else "")
     learner = str(saved.get("learner", "rl_games"))
     if learner != "rl_games" and "learner" not in given and "train" not in given:
         first.append(f"learner={learner}")  # its train config, which the overrides are checked against
     if "task" not in given:
-        root = given.get("ige_root") or (ige_root if first and first[0].startswith("ige_root=") else "")
-        files = task_files(*([_checkout_cfg(root)] if root else []))
-        stems = [stem for stem, task in files.items() if task == name]
+        stems = [stem for stem, task in task_files(config_dirs(sources)).items() if task == name]
         first += [f"task={stems[0]}"] if stems else []
     return [*first, *argv]
 
 
-def _untrusted_checkout(run_dir: str, name: str, ige_root: str) -> UserError:
-    return UserError(f"{run_dir} is a run of task {name} from the IsaacGymEnvs checkout {ige_root}; playing or "
-                     "resuming it imports that checkout's code, which mytasks does not do on a run's word: "
-                     f"add ige_root={ige_root} if you trust that folder")  # fmt: skip
+def _untrusted_source(run_dir: str, name: str, key: str, value: str) -> UserError:
+    where = "the IsaacGymEnvs checkout" if key == "ige_root" else "the folder"
+    return UserError(f"{run_dir} is a run of task {name} from {where} {value}; playing or resuming it imports "
+                     "that folder's code, which mytasks does not do on a run's word: "
+                     f"add {key}={value} if you trust that folder")  # fmt: skip
 
 
 def load_run_config(run_dir: str) -> DictConfig:
@@ -119,12 +140,6 @@ def load_run_config(run_dir: str) -> DictConfig:
     if not ok:
         raise UserError(f"{path} cannot be read (not a run's config: no task name or train config); {fix}")
     return saved
-
-
-def _checkout_cfg(ige_root: str) -> str:
-    from mytasks.compat.ige import find_package
-
-    return os.path.join(find_package(ige_root), "cfg")
 
 
 def _settle_devices(cfg: DictConfig) -> None:
@@ -148,7 +163,7 @@ def _settle_devices(cfg: DictConfig) -> None:
 
 # Keys a play or resume takes from its own command; the rest come from the run's config
 # unless the command overrides them.
-_FROM_COMMAND = ("test", "checkpoint", "trust_checkpoint", "ige_root", "sim_device", "rl_device", "pipeline",
+_FROM_COMMAND = ("test", "checkpoint", "trust_checkpoint", *SOURCE_KEYS, "sim_device", "rl_device", "pipeline",
                  "graphics_device_id", "headless", "viewer", "viewer_port", "force_render", "multi_gpu",
                  "verbose")  # fmt: skip
 _PLAY_FROM_COMMAND = ("seed", "sigma", "play_episodes", "capture_video", "capture_video_freq", "capture_video_len",
@@ -163,11 +178,12 @@ def _with_run_config(cfg: DictConfig, argv: list[str]) -> DictConfig:
     if run_dir is None:
         return cfg
     saved = load_run_config(run_dir)
-    ige_root = str(saved.get("ige_root", "") or "")
-    if ige_root and not cfg.ige_root and not cfg.trust_checkpoint:  # checkpoint=latest, or task= given
-        raise _untrusted_checkout(run_dir, saved.task.name, ige_root)
-    if cfg.trust_checkpoint and not _overridden(argv, "ige_root"):
-        cfg.ige_root = ige_root
+    for key in SOURCE_KEYS:
+        value = str(saved.get(key, "") or "")
+        if value and not cfg[key] and not cfg.trust_checkpoint:  # checkpoint=latest, or task= given
+            raise _untrusted_source(run_dir, saved.task.name, key, value)
+        if cfg.trust_checkpoint and not _overridden(argv, key):
+            cfg[key] = value
     if _overridden(argv, "task") and saved.task.name != cfg.task.name:
         raise UserError(f"checkpoint {cfg.checkpoint} was trained on task {saved.task.name}, not {cfg.task.name}; "
                         f"use task={saved.task.name} or another checkpoint")  # fmt: skip
@@ -238,7 +254,7 @@ def latest_run(task_name: str, runs_dir: str = RUNS_DIR) -> str:
             found.append((os.path.getmtime(cfg_path), os.path.dirname(cfg_path)))
     if not found:
         raise UserError(f"checkpoint=latest: no run of task {task_name} with a checkpoint under {runs_dir}/; "
-                        f"train one first (python train.py task={task_name})")  # fmt: skip
+                        f"train one first ({program()} task={task_name})")  # fmt: skip
     return max(found)[1]
 
 

@@ -52,6 +52,7 @@ TOP_LEVEL: dict[str, Key] = {
     "seed": Key("int", "random seed; -1 picks one", minimum=-1, maximum=2**32 - 1),
     "torch_deterministic": Key("bool", "deterministic torch kernels"),
     "max_iterations": Key("int", "training epochs; '' keeps the train config's max_epochs", minimum=1, unset_ok=True),
+    "task_path": Key("str", "a task project folder not installed (its pyproject.toml declares its tasks)"),
     "ige_root": Key("str", "an IsaacGymEnvs checkout whose task file and YAMLs task= names"),
     "physics_engine": Key("choice", "the physics engine", choices=("newton", "physx")),
     "pipeline": Key("choice", "gpu keeps sim and buffers on the sim device; cpu on the host", choices=("gpu", "cpu")),
@@ -181,7 +182,7 @@ def check_top_level(cfg: DictConfig) -> None:
     for k in cfg:
         if k not in TOP_LEVEL and k not in ("task", "train"):
             raise UserError(
-                f"unknown key '{k}'{did_you_mean(str(k), TOP_LEVEL)} (python train.py --help lists the keys)"
+                f"unknown key '{k}'{did_you_mean(str(k), TOP_LEVEL)} (--help lists the keys)"
             )
     for name, key in TOP_LEVEL.items():
         if name in cfg:

@@ -39,7 +39,7 @@ WEB_MAX_ENVS = 64  # the web page shows the first envs only: every body pose goe
 
 @dataclass
 class ViewerOptions:
-    """How ``create_viewer`` opens a viewer (mytasks' addition, ``Gym.set_viewer_options``).
+    """How ``create_viewer`` opens a viewer of a sim (mytasks' addition, ``Gym.set_viewer_options``).
 
     ``kind`` is ``native`` (Isaac Gym's window; ``auto`` picks it when there is a display),
     ``web`` or ``none``. ``realtime`` makes ``sync_frame_time`` pace the caller to real time
@@ -312,15 +312,15 @@ class Viewer:
 class ViewerCalls:
     """The viewer calls of Isaac Gym's ``Gym`` (``gym.py`` mixes them in), with mytasks' additions."""
 
-    def set_viewer_options(self, kind: str = "auto", port: int = 8080, realtime: bool = True) -> None:
-        """mytasks' addition: which viewer ``create_viewer`` opens (``viewer.ViewerOptions``)."""
-        self._viewer_options = ViewerOptions(kind=kind, port=int(port), realtime=bool(realtime),
-                                             max_fps=60.0 if realtime else 30.0)  # fmt: skip
+    def set_viewer_options(self, sim, kind: str = "auto", port: int = 8080, realtime: bool = True) -> None:
+        """mytasks' addition: which viewer ``create_viewer`` opens for ``sim`` (``viewer.ViewerOptions``)."""
+        sim.viewer_options = ViewerOptions(kind=kind, port=int(port), realtime=bool(realtime),
+                                           max_fps=60.0 if realtime else 30.0)  # fmt: skip
 
     def create_viewer(self, sim, props: gt.CameraProperties | None = None):
         """A window (or, as chosen with ``set_viewer_options``, a web viewer) of ``sim``; raises
         ``ViewerUnavailable`` with the reason and the choice to make instead."""
-        options = getattr(self, "_viewer_options", None) or ViewerOptions()
+        options = sim.viewer_options or ViewerOptions()
         if options.kind == "none":
             return None
         world = self._world(sim)

@@ -95,7 +95,7 @@ class LeggedRobot(LeggedObservations, LeggedRewards, LeggedDeploy, VecTask):
         opts.collapse_fixed_joints = False  # the feet stay bodies: their contacts are read
         opts.replace_cylinder_with_capsule = True
         opts.fix_base_link = False
-        asset = self.gym.load_asset(self.sim, asset_root(a.get("assetRoot")), a["assetFileName"], opts)
+        asset = self.gym.load_asset(self.sim, asset_root(a.get("assetRoot"), self), a["assetFileName"], opts)
         self.num_dof = self.gym.get_asset_dof_count(asset)
         self.num_bodies = self.gym.get_asset_rigid_body_count(asset)
         if self.num_dof != self.num_dof_expected:
@@ -122,7 +122,7 @@ class LeggedRobot(LeggedObservations, LeggedRewards, LeggedDeploy, VecTask):
             props["damping"][i] = self._by_joint(self.control["damping"], name)
             props["armature"][i] = self._joint_armature(name)
         self.dof_effort = [float(str(e)) for e in props["effort"]]  # the URDF's numbers (shortest float32 repr)
-        self.urdf_path = os.path.join(asset_root(a.get("assetRoot")), a["assetFileName"])
+        self.urdf_path = os.path.join(asset_root(a.get("assetRoot"), self), a["assetFileName"])
         self.dof_lower = torch.tensor(props["lower"].astype("float32"), device=self.device)
         self.dof_upper = torch.tensor(props["upper"].astype("float32"), device=self.device)
         shape_props = self.gym.get_asset_rigid_shape_properties(asset)

@@ -23,6 +23,9 @@ def open_viewer(task) -> None:
     task.viewer_handlers = []
     if task.headless:
         return
+    chosen = task.cfg.get("viewer")  # make_task's choice (kind, port, realtime)
+    if isinstance(chosen, dict) and hasattr(task.gym, "set_viewer_options"):
+        task.gym.set_viewer_options(task.sim, **chosen)
     props = gymapi.CameraProperties()
     props.width, props.height = 1280, 720
     task.viewer = task.gym.create_viewer(task.sim, props)

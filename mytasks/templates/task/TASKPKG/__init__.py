@@ -1,0 +1,1 @@
+"""The TASKNAME task for mytasks (its class: ``TASKPKG.task.TASKNAME``)."""
