@@ -156,6 +156,8 @@ def test_cfg_job_prints_the_composed_config_and_hydra_flags_say_what_they_do(tmp
     assert p.returncode == 0 and "-m, --multirun" in p.stdout
     p = run_python(train, "--config-dir", "x", "task=Cartpole", cwd=tmp_path)
     assert p.returncode == 2 and p.stderr.strip().endswith("--hydra-help lists the ones it takes")
+    p = run_python(train, "hydra.searchpath=[file:///tmp]", "task=Cartpole", cwd=tmp_path)
+    assert p.returncode == 2 and "takes no hydra.* keys; task_path=<folder> adds your tasks' YAMLs" in p.stderr
     p = run_python(train, "--frobnicate", cwd=tmp_path)
     assert p.returncode == 2 and "unknown flag --frobnicate; --help lists the flags" in p.stderr
 
@@ -200,3 +202,16 @@ def test_the_layers_import_downwards_only():
             upward += [f"{module} -> {n}" for n in names
                        if n.startswith("mytasks.") and _layer(n) > _layer(module)]  # fmt: skip
     assert not upward, upward
+
+
+def test_a_run_of_a_task_no_longer_installed_is_refused_in_one_line(tmp_path):
+    train = os.path.join(ROOT, "train.py")
+    p = run_python(train, "--cfg", "job", "task=Cartpole", cwd=tmp_path)
+    run_dir = tmp_path / "runs" / "Ghost_07-12-00-00"
+    (run_dir / "nn").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(p.stdout.replace("name: Cartpole", "name: Ghost"))
+    (run_dir / "nn" / "Ghost.pth").write_bytes(b"")
+    p = run_python(train, "test=True", f"checkpoint={run_dir}", cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith(f"error: {run_dir} is a run of task Ghost, which nothing here provides")
+    assert len(p.stderr.splitlines()) == 1

@@ -49,6 +49,7 @@ class TaskSpec:
     config_dir: str | None  # holds task/ and train/; None where none was found (said when used)
     origin: str  # for people: "mytasks", "package my-tasks", "task_path=<folder>", ...
     sys_path: list[str] = field(default_factory=list)  # folders the module imports from
+    from_command_line: bool = False  # from task_path= or ige_root=
 
     def load(self) -> type:
         """The task class (imported on first use)."""
@@ -206,12 +207,12 @@ class Catalog:
         return self.specs[name]
 
     def config_dirs(self) -> list[str]:
-        """The YAML folders of its tasks, mytasks' own first (later ones win a file name)."""
-        dirs = [CONFIG_DIR]
-        for spec in self.specs.values():
-            if spec.config_dir and spec.config_dir not in dirs:
-                dirs.append(spec.config_dir)
-        return dirs
+        """The YAML folders of its tasks, a later one winning a file name both have: installed
+        packages', then mytasks' own, then those the command line names (``task_path=``,
+        ``ige_root=``: a checkout's Cartpole.yaml is the one its Cartpole reads)."""
+        named = [s.config_dir for s in self.specs.values() if s.config_dir and s.from_command_line]
+        others = [s.config_dir for s in self.specs.values() if s.config_dir and not s.from_command_line]
+        return list(dict.fromkeys([d for d in others if d != CONFIG_DIR] + [CONFIG_DIR] + named))
 
 
 def catalog(**sources: str) -> Catalog:
@@ -230,7 +231,9 @@ def catalog(**sources: str) -> Catalog:
     for key, value in sources.items():
         if value:
             module, _, function = SOURCE_KEYS[key].partition(":")
-            specs += getattr(importlib.import_module(module), function)(value)
+            for spec in getattr(importlib.import_module(module), function)(value):
+                spec.from_command_line = True
+                specs.append(spec)
     return Catalog(specs)
 
 

@@ -84,6 +84,10 @@ def compose(overrides: list[str], config_dirs: list[str] | None = None) -> DictC
 def _compose(overrides: list[str], config_dir: str) -> DictConfig:
     from omegaconf.errors import OmegaConfBaseException
 
+    for o in overrides:
+        if o.lstrip("+~").startswith("hydra."):
+            raise UserError(f"{o.partition('=')[0]}: mytasks composes its own config folder and takes no hydra.* "
+                            "keys; task_path=<folder> adds your tasks' YAMLs (--hydra-help)")  # fmt: skip
     register_resolvers()
     _check_task_override(overrides, config_dir)
     overrides = _with_learner_train(overrides, config_dir)

@@ -11,7 +11,7 @@ def program() -> str:
     sweep's runs say their parent's)."""
     if os.environ.get("MYTASKS_PROGRAM"):
         return os.environ["MYTASKS_PROGRAM"]
-    arg0 = sys.argv[0] if sys.argv and sys.argv[0] else "mytasks"
+    arg0 = sys.argv[0] if sys.argv and sys.argv[0] and not sys.argv[0].startswith("-") else "mytasks"  # -c: a script
     base = os.path.basename(arg0)
     if base == "__main__.py":
         return f"python -m {os.path.basename(os.path.dirname(arg0))}"

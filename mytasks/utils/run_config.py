@@ -112,7 +112,11 @@ def _with_run_task(argv: list[str], config_dirs: ConfigDirs) -> list[str]:
         first.append(f"learner={learner}")  # its train config, which the overrides are checked against
     if "task" not in given:
         stems = [stem for stem, task in task_files(config_dirs(sources)).items() if task == name]
-        first += [f"task={stems[0]}"] if stems else []
+        if not stems:
+            raise UserError(f"{run_dir} is a run of task {name}, which nothing here provides (not mytasks, an "
+                            "installed package, task_path= or ige_root=): install the package that has it, or "
+                            "name its folder with task_path=")  # fmt: skip
+        first.append(f"task={stems[0]}")
     return [*first, *argv]
 
 
