@@ -253,3 +253,36 @@ def test_isaacgymenvs_make_builds_a_task_as_upstream_scripts_do(fork, tmp_path):
     """)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "isaacgymenvs.tasks.beacon 4 (4, 6)" in p.stdout
+
+
+def test_gymapi_structs_take_numbers_as_isaac_gyms_c_structs_do():
+    import numpy as np
+    import torch
+
+    from mytasks.sim import gymapi
+
+    p = gymapi.Vec3(*torch.tensor([1.0, 2.0, 3.0]))  # upstream AnymalTerrain's start poses, from tensors
+    assert tuple(p) == (1.0, 2.0, 3.0) and all(type(v) is float for v in p)
+    p.z = np.float32(0.5)
+    r = gymapi.Quat(torch.tensor(0.0), 0, np.float64(0.0), 1)
+    assert type(p.z) is float and type(r.y) is float and r.w == 1.0
+    plane = gymapi.PlaneParams()
+    plane.static_friction = torch.tensor([0.7])
+    assert plane.static_friction == pytest.approx(0.7) and type(plane.static_friction) is float
+    sim_params = gymapi.SimParams()
+    sim_params.substeps = np.int64(2)  # an int field keeps an int
+    assert type(sim_params.substeps) is int and sim_params.substeps == 2
+    with pytest.raises(TypeError, match=r"Vec3.x takes a number, got str 'a'"):
+        gymapi.Vec3("a", 0.0, 0.0)
+    with pytest.raises(TypeError, match=r"SimParams.substeps takes a whole number, got 2.5"):
+        sim_params.substeps = 2.5
+
+
+@needs_ige
+def test_an_upstream_config_that_reads_the_pbt_group_composes():
+    from mytasks.tasks import compose_config
+    from mytasks.utils.config import resolved
+
+    cfg = resolved(compose_config(["task=AllegroKuka", f"ige_root={IGE}", "sim_device=cpu", "rl_device=cpu"]))
+    assert cfg.pbt.enabled is False  # upstream's pbt/no_pbt.yaml
+    assert cfg.task.env.subtask == "reorientation"

@@ -48,7 +48,7 @@ class CheckoutTask(TaskSpec):
         module, _, name = self.target.partition(":")
         try:
             if module == "isaacgymenvs.tasks":  # a function of the task map itself (AllegroKuka's)
-                return _run_task_map(pkg)[name]
+                return _task_map_function(pkg, name)
             return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError, NameError) as e:
             raise UserError(explain(e, pkg) or f"{self.name}: importing {module} failed: {e}") from e
@@ -118,13 +118,26 @@ def _task_classes(pkg: str) -> dict[str, str]:
     return out
 
 
-def _run_task_map(pkg: str) -> dict:
-    """The checkout's task map as its ``tasks/__init__.py`` builds it (which imports every task)."""
+def _task_map_function(pkg: str, name: str):
+    """A function that the checkout's ``tasks/__init__.py`` defines for its task map (AllegroKuka's
+    subtask resolvers), with only the imports it uses: that file imports every task, and a task
+    that needs a package not installed must not stop the others."""
     path = os.path.join(pkg, "tasks", "__init__.py")
-    namespace = {"__name__": "isaacgymenvs.tasks", "__package__": "isaacgymenvs.tasks", "__file__": path}
     with open(path, encoding="utf-8") as f:
-        exec(compile(f.read(), path, "exec"), namespace)
-    return namespace["isaacgym_task_map"]
+        tree = ast.parse(f.read(), path)
+    (function,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+    imports = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            kept = [a for a in node.names if (a.asname or a.name).split(".")[0] in used]
+            if kept:
+                node.names = kept
+                imports.append(node)
+    module = ast.Module(body=[*imports, function], type_ignores=[])
+    namespace = {"__name__": "isaacgymenvs.tasks", "__package__": "isaacgymenvs.tasks", "__file__": path}
+    exec(compile(module, path, "exec"), namespace)
+    return namespace[name]
 
 
 _MISSING = (

@@ -19,6 +19,7 @@ from mytasks.sim.values import (
     ContactCollection,
     DofDriveMode,
     Mat33,
+    Struct,
     Transform,
     UpAxis,
     Vec3,
@@ -27,7 +28,7 @@ from mytasks.utils.errors import UserError
 
 
 @dataclass
-class CameraProperties:
+class CameraProperties(Struct):
     """Isaac Gym's camera properties (its defaults); ``horizontal_fov`` in degrees."""
 
     width: int = 1920
@@ -42,7 +43,7 @@ class CameraProperties:
 
 
 @dataclass
-class PlaneParams:
+class PlaneParams(Struct):
     normal: Vec3 = field(default_factory=lambda: Vec3(0.0, 0.0, 1.0))
     distance: float = 0.0
     static_friction: float = 1.0
@@ -51,7 +52,7 @@ class PlaneParams:
 
 
 @dataclass
-class HeightFieldParams:
+class HeightFieldParams(Struct):
     """A height field's layout: ``nbRows`` samples along x ``row_scale`` apart, ``nbColumns``
     along y ``column_scale`` apart, heights times ``vertical_scale``; sample (0, 0) at
     ``transform``'s origin."""
@@ -68,7 +69,7 @@ class HeightFieldParams:
 
 
 @dataclass
-class TriangleMeshParams:
+class TriangleMeshParams(Struct):
     nb_vertices: int = 0
     nb_triangles: int = 0
     transform: Transform = field(default_factory=Transform)
@@ -78,7 +79,7 @@ class TriangleMeshParams:
 
 
 @dataclass
-class PhysXParams:
+class PhysXParams(Struct):
     """Accepted for compatibility with task YAMLs written for Isaac Gym; see docs/conventions.md
     for which keys mean something on Newton."""
 
@@ -101,7 +102,7 @@ class PhysXParams:
 
 
 @dataclass
-class NewtonParams:
+class NewtonParams(Struct):
     """Settings of the Newton engine (task YAML ``sim.newton``).
 
     solver: MuJoCo-Warp constraint solver, "newton" or "cg". iterations / ls_iterations: its
@@ -132,7 +133,7 @@ class NewtonParams:
 
 
 @dataclass
-class SimParams:
+class SimParams(Struct):
     dt: float = 1.0 / 60.0
     substeps: int = 2
     up_axis: UpAxis = UP_AXIS_Z
@@ -154,7 +155,7 @@ def check_step(params: SimParams) -> None:
 
 
 @dataclass
-class AssetOptions:
+class AssetOptions(Struct):
     fix_base_link: bool = False
     default_dof_drive_mode: DofDriveMode = DOF_MODE_NONE
     collapse_fixed_joints: bool = False
@@ -179,7 +180,7 @@ class AssetOptions:
 
 
 @dataclass
-class RigidShapeProperties:
+class RigidShapeProperties(Struct):
     friction: float = 1.0
     rolling_friction: float = 0.0
     torsion_friction: float = 0.0
@@ -197,7 +198,7 @@ RIGID_BODY_DISABLE_SIMULATION = 2
 
 
 @dataclass
-class RigidBodyProperties:
+class RigidBodyProperties(Struct):
     """A rigid body's mass [kg], centre of mass [m] and inertia about it [kg m^2], in the body frame;
     ``flags`` takes ``RIGID_BODY_DISABLE_GRAVITY``."""
 
@@ -219,7 +220,7 @@ TENDON_ACTUATOR = ActuatorType.TENDON_ACTUATOR
 
 
 @dataclass
-class ActuatorProperties:
+class ActuatorProperties(Struct):
     """An MJCF actuator as Isaac Gym reports it: ``motor_effort`` is the ``gear``; control and force
     ranges as the file gives them."""
 
@@ -236,7 +237,7 @@ class ActuatorProperties:
 
 
 @dataclass
-class TendonProperties:
+class TendonProperties(Struct):
     """A fixed tendon as Isaac Gym describes it. Its length is the sum of its joints' positions
     times their coefficients; a spring of ``stiffness`` pulls it to ``fixed_spring_rest_length``
     and ``damping`` resists its rate. When ``is_fixed_limited``, a limit keeps the length within
@@ -255,7 +256,7 @@ class TendonProperties:
 
 
 @dataclass
-class ForceSensorProperties:
+class ForceSensorProperties(Struct):
     """What a force sensor reports (Isaac Gym's defaults): forces from the dynamics (contacts,
     applied forces) and from the constraint solver (joints), in the sensor's frame unless
     ``use_world_frame``."""
@@ -279,7 +280,7 @@ AXIS_ALL = 63
 
 
 @dataclass
-class AttractorProperties:
+class AttractorProperties(Struct):
     """A rigid-body attractor: pulls the point ``offset`` of body ``rigid_handle`` (an env-domain
     body handle) to ``target`` (env frame) along ``axes``."""
 

@@ -5,11 +5,48 @@ the viewer's keys and events, image and mesh kinds, ``Vec3``, ``Quat``, ``Transf
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
+
+
+@functools.cache
+def _field_kinds(cls: type) -> dict[str, str]:
+    return {f.name: f.type for f in dataclasses.fields(cls) if f.type in ("float", "int")}
+
+
+class Struct:
+    """Isaac Gym's structs are C++ and convert what they are given: a field declared ``float``
+    takes any real number — a Python, NumPy or torch scalar, a one-element tensor on any device —
+    and keeps a Python float; an ``int`` field takes any whole number and keeps an int (an
+    IntEnum stays one). Anything else is refused in one line naming the field."""
+
+    def __setattr__(self, name: str, value) -> None:
+        kind = _field_kinds(type(self)).get(name)
+        if kind == "float" and type(value) is not float:
+            value = _number(self, name, value, float)
+        elif kind == "int" and not isinstance(value, int):
+            value = _number(self, name, value, int)
+        object.__setattr__(self, name, value)
+
+
+def _number(struct, name: str, value, kind: type):
+    where = f"{type(struct).__name__}.{name}"
+    if isinstance(value, str | bytes) or value is None:
+        raise TypeError(f"{where} takes a number, got {type(value).__name__} {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"{where} takes a number, got {type(value).__name__} ({e})") from None
+    if kind is int:
+        if not number.is_integer():
+            raise TypeError(f"{where} takes a whole number, got {number}")
+        return int(number)
+    return number
 
 
 class SimType(IntEnum):
@@ -120,7 +157,7 @@ globals().update(KeyboardInput.__members__)
 
 
 @dataclass
-class ActionEvent:
+class ActionEvent(Struct):
     """What ``query_viewer_action_events`` returns: the subscribed action's name, 1.0 when its
     key went down and 0.0 when it came up."""
 
@@ -129,7 +166,7 @@ class ActionEvent:
 
 
 @dataclass
-class ViewerSlider:
+class ViewerSlider(Struct):
     """mytasks' addition to the viewer API: a slider of the viewer's panel (``add_viewer_panel``),
     in the window's side panel and on the web page. ``value`` follows the user's hand and may be
     set by code, which moves the slider."""
@@ -153,7 +190,7 @@ MESH_VISUAL_AND_COLLISION = 3
 
 
 @dataclass
-class Vec3:
+class Vec3(Struct):
     x: float = 0.0
     y: float = 0.0
     z: float = 0.0
@@ -197,7 +234,7 @@ class Vec3:
 
 
 @dataclass
-class Quat:
+class Quat(Struct):
     """Rotation as x, y, z, w (Isaac Gym's order)."""
 
     x: float = 0.0
@@ -259,7 +296,7 @@ class Quat:
 
 
 @dataclass
-class Transform:
+class Transform(Struct):
     """A pose: rotation ``r`` then translation ``p`` (x' = r x + p)."""
 
     p: Vec3 = field(default_factory=Vec3)
@@ -290,7 +327,7 @@ class Transform:
 
 
 @dataclass
-class Mat33:
+class Mat33(Struct):
     """A 3x3 matrix by rows (Isaac Gym's ``Mat33``)."""
 
     x: Vec3 = field(default_factory=lambda: Vec3(1.0, 0.0, 0.0))

@@ -50,15 +50,17 @@ def task_files(config_dirs: list[str] | str = CONFIG_DIR) -> dict[str, str]:
 @contextlib.contextmanager
 def config_view(config_dirs: list[str]):
     """One Hydra config folder for several: mytasks' ``config.yaml`` and every entry of the
-    ``task/`` and ``train/`` folders of ``config_dirs`` (a later folder wins a name), linked into a
-    temporary folder for the time of a composition."""
+    config groups (``task/``, ``train/``, an IsaacGymEnvs checkout's ``pbt/``...) of
+    ``config_dirs`` (a later folder wins a name), linked into a temporary folder for the time of
+    a composition."""
     if list(config_dirs) == [CONFIG_DIR]:
         yield CONFIG_DIR
         return
     tmp = tempfile.mkdtemp(prefix="mytasks-cfg-")
     try:
         shutil.copy(os.path.join(CONFIG_DIR, "config.yaml"), tmp)
-        for group in ("task", "train"):
+        groups = {os.path.basename(g) for d in config_dirs for g in glob.glob(os.path.join(d, "*")) if os.path.isdir(g)}
+        for group in sorted(groups - {"hydra"}):
             os.makedirs(os.path.join(tmp, group))
             for config_dir in config_dirs:
                 for path in glob.glob(os.path.join(config_dir, group, "*")):

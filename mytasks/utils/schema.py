@@ -90,6 +90,7 @@ TOP_LEVEL: dict[str, Key] = {
     "headless": Key("bool", "no viewer (viewer=none)"),
     "viewer": Key("choice", "auto: a window with a display, else a web viewer in play", choices=VIEWERS),
     "viewer_port": Key("int", "port of the web viewer (the next free one if taken)", minimum=1, maximum=65535),
+    "pbt": Key("mapping", "an IsaacGymEnvs checkout's population-based training group (read by its YAMLs)"),
 }
 
 # rl-games parameters under train.params.config that must be numbers: (whole?, least, most,
@@ -148,6 +149,8 @@ def _check_key(name: str, key: Key, v) -> None:
         check_run_name(name, v)
     if key.kind == "list" and not isinstance(v, list | tuple | ListConfig):
         raise UserError(f"{name} must be a list such as [a,b], got '{v}'")
+    if key.kind == "mapping" and not isinstance(v, dict | DictConfig):
+        raise UserError(f"{name} must be a group of keys, got '{v}'")
     if key.kind == "group":
         if not isinstance(v, dict | DictConfig):
             raise UserError(f"{name} must be a group of keys ({', '.join(k for k, _ in key.fields)}), got '{v}'")
