@@ -286,3 +286,45 @@ def test_an_upstream_config_that_reads_the_pbt_group_composes():
     cfg = resolved(compose_config(["task=AllegroKuka", f"ige_root={IGE}", "sim_device=cpu", "rl_device=cpu"]))
     assert cfg.pbt.enabled is False  # upstream's pbt/no_pbt.yaml
     assert cfg.task.env.subtask == "reorientation"
+
+
+def test_an_mjcf_mesh_path_from_upstreams_train_folder_and_a_locked_joint_load(tmp_path):
+    """Upstream Ingenuity writes its MJCF into the working folder with mesh paths relative to the
+    folder upstream's train.py runs in, and locks joints with range="0 0" (MuJoCo refuses a
+    one-point range): the mesh is found there, and the joint stays a DOF held at 0."""
+    from mytasks.sim import asset_paths_from, gymapi
+
+    (tmp_path / "assets").mkdir()
+    corners = [(x, y, z) for x in (-0.1, 0.1) for y in (-0.1, 0.1) for z in (-0.1, 0.1)]
+    faces = [(1, 2, 4, 3), (5, 7, 8, 6), (1, 5, 6, 2), (3, 4, 8, 7), (1, 3, 7, 5), (2, 6, 8, 4)]
+    obj = "".join(f"v {x} {y} {z}\n" for x, y, z in corners) + "".join(f"f {a} {b} {c} {d}\n" for a, b, c, d in faces)
+    (tmp_path / "assets" / "cube.obj").write_text(obj)
+    runs_in = tmp_path / "isaacgymenvs"
+    (runs_in / "written").mkdir(parents=True)
+    mjcf = """<mujoco><asset><mesh name="cube" file="../assets/cube.obj"/></asset><worldbody>
+      <body name="base" pos="0 0 1"><geom type="mesh" mesh="cube" density="1000"/>
+        <body name="arm" pos="0.3 0 0">
+          <joint name="locked" type="hinge" axis="0 1 0" limited="true" range="0 0"/>
+          <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.02" density="1000"/>
+        </body></body></worldbody></mujoco>"""
+    (runs_in / "written" / "robot.xml").write_text(mjcf)
+    gym = gymapi.acquire_gym()
+    params = gymapi.SimParams()
+    params.use_gpu_pipeline, params.dt, params.substeps = False, 0.01, 2
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, params)
+    opts = gymapi.AssetOptions()
+    opts.fix_base_link = True
+    with asset_paths_from(str(runs_in)):  # "../assets" from isaacgymenvs/ is tmp_path/assets
+        asset = gym.load_asset(sim, str(runs_in / "written"), "robot.xml", opts)
+    assert gym.get_asset_dof_count(asset) == 1
+    env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 1)
+    gym.create_actor(env, asset, gymapi.Transform(), "robot", 0, 0)
+    gym.prepare_sim(sim)
+    for _ in range(50):  # gravity pulls the arm down about its hinge for 0.5 s
+        gym.simulate(sim)
+        gym.fetch_results(sim, True)
+    gym.refresh_dof_state_tensor(sim)
+    from mytasks.sim import gymtorch
+
+    angle = float(gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim))[0, 0])
+    assert abs(angle) < 1e-3, angle  # held by its limit; free, it would have swung ~1 rad

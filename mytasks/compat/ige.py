@@ -54,9 +54,12 @@ class CheckoutTask(TaskSpec):
             raise UserError(explain(e, pkg) or f"{self.name}: importing {module} failed: {e}") from e
 
     def build(self, kwargs: dict):
+        from mytasks.sim import asset_paths_from
+
         task_class = self.load()
         try:
-            return task_class(**kwargs)
+            with asset_paths_from(self.sys_path[0]):  # relative paths, as from upstream's train.py folder
+                return task_class(**kwargs)
         except (AttributeError, ImportError, NotImplementedError) as e:
             line = explain(e, self.sys_path[0])
             if line is None:

@@ -9,6 +9,8 @@ Isaac Gym, when it is installed).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import importlib.util
 import os
@@ -54,6 +56,27 @@ def has_display() -> bool:
 
 def backend() -> str:
     return _backend
+
+
+# Folders a relative path inside an asset file (a mesh) is also looked for in, when it is not
+# beside the file: set while an IsaacGymEnvs checkout's task builds (``asset_paths_from``).
+_asset_roots: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("asset_roots", default=())
+
+
+@contextlib.contextmanager
+def asset_paths_from(folder: str):
+    """Within the block, a relative path in an asset file that is not found beside the file is
+    looked for under ``folder`` too: upstream IsaacGymEnvs writes such paths relative to the
+    folder its ``train.py`` runs in (Ingenuity's meshes: ``../assets/glb/...``)."""
+    token = _asset_roots.set((*_asset_roots.get(), os.path.abspath(folder)))
+    try:
+        yield
+    finally:
+        _asset_roots.reset(token)
+
+
+def asset_roots() -> tuple[str, ...]:
+    return _asset_roots.get()
 
 
 def kernel_cache_dir() -> str:

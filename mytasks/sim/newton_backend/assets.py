@@ -249,22 +249,43 @@ def _add_procedural(b, shape: Procedural, opts: gt.AssetOptions) -> None:
 
 # ---------------------------------------------------------------------- MJCF helpers
 def _resolver(path: str):
+    """A relative file in the MJCF: beside it (or its meshdir), else under the folders
+    ``mytasks.sim.asset_paths_from`` names (where upstream's train.py runs)."""
+    from mytasks.sim import asset_roots
+
     base = os.path.dirname(os.path.abspath(path))
 
     def resolve(base_dir, file):
-        return file if os.path.isabs(file) else os.path.join(base_dir or base, file)
+        if os.path.isabs(file):
+            return file
+        here = os.path.join(base_dir or base, file)
+        if not os.path.exists(here):
+            for root in asset_roots():
+                if os.path.exists(os.path.join(root, file)):
+                    return os.path.normpath(os.path.join(root, file))
+        return here
 
     return resolve
 
 
+_LOCKED_RANGE = 1e-6  # [rad] or [m]: the span given to a joint whose range is one point
+
+
 def _mjcf_without_world_geoms(path: str) -> str:
-    """The file (as XML text) without what sits directly under ``<worldbody>`` besides bodies."""
+    """The file (as XML text) without what sits directly under ``<worldbody>`` besides bodies,
+    and with a joint range of a single point (``range="0 0"``, which Isaac Gym takes as a locked
+    joint and MuJoCo's compiler refuses) given a span of ``_LOCKED_RANGE``: the joint stays a DOF,
+    held at that point by its limit."""
     tree = ET.parse(path)
     world = tree.getroot().find("worldbody")
     if world is not None:
         for child in list(world):
             if child.tag != "body":
                 world.remove(child)
+    for joint in tree.getroot().iter("joint"):
+        bounds = (joint.get("range") or "").split()
+        if len(bounds) == 2 and float(bounds[0]) == float(bounds[1]):
+            joint.set("range", f"{bounds[0]} {float(bounds[0]) + _LOCKED_RANGE!r}")
     return ET.tostring(tree.getroot(), encoding="unicode")
 
 
