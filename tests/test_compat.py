@@ -328,3 +328,40 @@ def test_an_mjcf_mesh_path_from_upstreams_train_folder_and_a_locked_joint_load(t
 
     angle = float(gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim))[0, 0])
     assert abs(angle) < 1e-3, angle  # held by its limit; free, it would have swung ~1 rad
+
+
+def test_tensors_acquired_before_prepare_sim_become_the_live_buffers():
+    """Isaac Gym hands out state, Jacobian and mass-matrix tensors while envs are still being
+    created (upstream FrankaCubeStack does): they take their shape from the scene and are the
+    buffers that the refresh calls fill once prepare_sim has built the simulation."""
+    import torch
+    from conftest import ASSETS
+
+    from mytasks.sim import gymapi, gymtorch
+
+    gym = gymapi.acquire_gym()
+    params = gymapi.SimParams()
+    params.use_gpu_pipeline, params.dt, params.substeps = False, 1 / 60, 2
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, params)
+    opts = gymapi.AssetOptions()
+    opts.fix_base_link = True
+    asset = gym.load_asset(sim, ASSETS, "urdf/cartpole.urdf", opts)
+    for i in range(3):
+        env = gym.create_env(sim, gymapi.Vec3(-2, -2, 0), gymapi.Vec3(2, 2, 2), 2)
+        gym.create_actor(env, asset, gymapi.Transform(gymapi.Vec3(0, 0, 2)), "cartpole", i, 1, 0)
+    dof_state = gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim))
+    bodies = gymtorch.wrap_tensor(gym.acquire_rigid_body_state_tensor(sim))
+    mass = gymtorch.wrap_tensor(gym.acquire_mass_matrix_tensor(sim, "cartpole"))
+    assert dof_state.shape == (6, 2) and bodies.shape == (9, 13) and mass.shape == (3, 2, 2)
+    gym.prepare_sim(sim)
+    dof_state[:, 0] = torch.tensor([0.5, 0.2] * 3)  # the cart 0.5 m along, the pole tilted
+    gym.set_dof_state_tensor(sim, gymtorch.unwrap_tensor(dof_state))
+    gym.simulate(sim)
+    gym.fetch_results(sim, True)
+    gym.refresh_dof_state_tensor(sim)
+    gym.refresh_rigid_body_state_tensor(sim)
+    gym.refresh_mass_matrix_tensors(sim)
+    assert dof_state[0, 0] == pytest.approx(0.5, abs=0.01)
+    assert torch.equal(dof_state, gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim)))
+    assert bodies[1, 0] == pytest.approx(0.5, abs=0.01)  # the cart's body, x [m]
+    assert mass[0, 0, 0] == pytest.approx(1.1, rel=0.02)  # cart and pole move together along the rail [kg]

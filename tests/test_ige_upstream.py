@@ -13,7 +13,7 @@ import torch
 from conftest import IGE, needs_ige
 
 pytestmark = needs_ige
-TASKS = ["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance", "Quadcopter", "FrankaCabinet"]
+TASKS = ["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance", "Quadcopter", "FrankaCabinet", "FrankaCubeStack"]
 _built = {}
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from mytasks.sim.newton_backend import early_tensors
+from mytasks.sim.newton_backend.early_tensors import adopt
 from mytasks.sim.newton_backend.gymtorch import TensorHandle
 
 
@@ -38,6 +40,8 @@ class Dynamics:
         self.jacobians: dict[str, _View] = {}
         self.mass_matrices: dict[str, _View] = {}
         self._J = self._H = None
+        for kind, name in world.sim.early.dynamics if world.sim.early is not None else ():  # acquired before
+            (self.jacobian if kind == "jacobian" else self.mass_matrix)(name)
 
     def _view(self, name: str, what: str, square: bool) -> _View:
         w = self.world
@@ -54,7 +58,11 @@ class Dynamics:
         cols = actor.asset.dof_count + (6 if floating else 0)
         shape = (w.num_envs, cols, cols) if square else (w.num_envs, links - first, 6, cols)
         device = w.tensors.device
-        return _View(torch.zeros(shape, device=device), torch.tensor(arts, device=device), first, links, cols)
+        kind = "mass_matrix" if square else "jacobian"
+        early = w.sim.early.dynamics.get((kind, name)) if w.sim.early is not None else None
+        tensor = adopt(early, shape, f"{kind.replace('_', ' ')} of '{name}'")
+        tensor = tensor if tensor is not None else torch.zeros(shape, device=device)
+        return _View(tensor, torch.tensor(arts, device=device), first, links, cols)
 
     def jacobian(self, name: str) -> torch.Tensor:
         if name not in self.jacobians:
@@ -96,9 +104,13 @@ class Dynamics:
 
 class DynamicsCalls:
     def acquire_jacobian_tensor(self, sim, actor_name: str) -> TensorHandle:
+        if sim.world is None:  # before prepare_sim, as Isaac Gym allows (early_tensors.py)
+            return TensorHandle(early_tensors.of(sim).dynamics_tensor("jacobian", str(actor_name)))
         return TensorHandle(self._world(sim).dynamics.jacobian(str(actor_name)))
 
     def acquire_mass_matrix_tensor(self, sim, actor_name: str) -> TensorHandle:
+        if sim.world is None:
+            return TensorHandle(early_tensors.of(sim).dynamics_tensor("mass_matrix", str(actor_name)))
         return TensorHandle(self._world(sim).dynamics.mass_matrix(str(actor_name)))
 
     def refresh_jacobian_tensors(self, sim) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from mytasks.sim import types as gt
+from mytasks.sim.newton_backend import early_tensors
 from mytasks.sim.newton_backend.assets import Asset
 from mytasks.sim.newton_backend.dynamics import DynamicsCalls
 from mytasks.sim.newton_backend.gym_bodies import BodyCalls
@@ -96,6 +97,7 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls):
         from mytasks.sim.newton_backend.world import World
 
         sim.world = World(sim)
+        early_tensors.measure(sim)
         return True
 
     def simulate(self, sim: Sim) -> None:
@@ -294,22 +296,28 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls):
     def _tensors(self, sim: Sim):
         return self._world(sim).tensors
 
+    def _acquired(self, sim: Sim):
+        """The world's tensors, or before prepare_sim those it will adopt (``early_tensors.py``)."""
+        return early_tensors.of(sim) if sim.world is None else self._tensors(sim)
+
     def acquire_dof_state_tensor(self, sim: Sim) -> TensorHandle:
-        return TensorHandle(self._tensors(sim).dof_state)
+        return TensorHandle(self._acquired(sim).dof_state)
 
     def acquire_actor_root_state_tensor(self, sim: Sim) -> TensorHandle:
-        return TensorHandle(self._tensors(sim).root_state)
+        return TensorHandle(self._acquired(sim).root_state)
 
     def acquire_rigid_body_state_tensor(self, sim: Sim) -> TensorHandle:
-        return TensorHandle(self._tensors(sim).rigid_body_state)
+        return TensorHandle(self._acquired(sim).rigid_body_state)
 
     def acquire_net_contact_force_tensor(self, sim: Sim) -> TensorHandle:
-        self._world(sim).enable_contact_forces()
-        return TensorHandle(self._tensors(sim).net_contact_force)
+        if sim.world is not None:  # else measured from prepare_sim on (early_tensors.measure)
+            self._world(sim).enable_contact_forces()
+        return TensorHandle(self._acquired(sim).net_contact_force)
 
     def acquire_dof_force_tensor(self, sim: Sim) -> TensorHandle:
-        self._world(sim).enable_dof_forces()
-        return TensorHandle(self._tensors(sim).dof_force)
+        if sim.world is not None:
+            self._world(sim).enable_dof_forces()
+        return TensorHandle(self._acquired(sim).dof_force)
 
     def refresh_dof_state_tensor(self, sim: Sim) -> None:
         self._tensors(sim).refresh_dof_state()

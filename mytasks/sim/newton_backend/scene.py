@@ -98,6 +98,7 @@ class Sim:
         self.heightfields: list[HeightField] = []  # static terrain, shared by every env
         self.envs: list[Env] = []
         self.world = None  # a world.World once prepared
+        self.early = None  # tensors acquired before prepare_sim (early_tensors.EarlyTensors)
         self.viewer_options = None  # how create_viewer opens a viewer (viewer.ViewerOptions)
         self.cameras: list[Camera] = []  # may be added before or after prepare_sim
         self._grid_per_row = 1

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mytasks.sim.newton_backend.early_tensors import adopt
+
 
 def _long(values, device) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.int64), device=device)
@@ -75,11 +77,12 @@ class StateTensors:
         self.effort_mask = torch.zeros(self.num_dofs, device=dev)
 
         f32 = dict(dtype=torch.float32, device=dev)
-        self.dof_state = torch.zeros(self.num_dofs, 2, **f32)
-        self.root_state = torch.zeros(self.num_actors, 13, **f32)
-        self.rigid_body_state = torch.zeros(self.num_bodies, 13, **f32)
-        self.net_contact_force = torch.zeros(self.num_bodies, 3, **f32)
-        self.dof_force = torch.zeros(self.num_dofs, **f32)
+        early = sim.early.state if sim.early is not None else {}  # acquired before prepare_sim
+        for name, shape in (("dof_state", (self.num_dofs, 2)), ("root_state", (self.num_actors, 13)),
+                            ("rigid_body_state", (self.num_bodies, 13)), ("net_contact_force", (self.num_bodies, 3)),
+                            ("dof_force", (self.num_dofs,))):  # fmt: skip
+            tensor = adopt(early.get(name), shape, name.replace("_", " "))
+            setattr(self, name, tensor if tensor is not None else torch.zeros(shape, **f32))
         self.bodies_stale = False  # joint state was set since the last step
 
     def update_effort_mask(self) -> None:
