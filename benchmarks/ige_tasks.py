@@ -119,7 +119,6 @@ def play(task: str, ige_root: str, run_dir: str | None, envs: int, seconds: floa
 
     from mytasks.cli import config_dirs
     from mytasks.rl import checkpoints, runner
-    from mytasks.rl.env import register_rlgpu
     from mytasks.tasks import compose_config as compose
     from mytasks.tasks import make_task
     from mytasks.utils.config import resolved
@@ -136,8 +135,7 @@ def play(task: str, ige_root: str, run_dir: str | None, envs: int, seconds: floa
         path = checkpoints.resolve(run_dir, res.train.params.config.name, last=False)
         state = checkpoints.load(path, trust=False)
         env = make_task(res, headless=True)
-        register_rlgpu(lambda **_: env)
-        player = runner.load_player(params, state, path, res.task.name)
+        player = runner.load_player(env, params, state, path, res.task.name)
         policy = lambda obs: player.get_action(obs, is_deterministic=True)  # noqa: E731
     steps = int(seconds / (env.dt if hasattr(env, "dt") else res.task.sim.dt))
     return behaviour(task, env, steps, policy)

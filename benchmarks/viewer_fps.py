@@ -51,7 +51,6 @@ def main() -> None:
     from omegaconf import OmegaConf
 
     from mytasks.rl import checkpoints, runner
-    from mytasks.rl.env import register_rlgpu
     from mytasks.tasks import make_task
     from mytasks.utils.config import compose, resolved
 
@@ -59,9 +58,8 @@ def main() -> None:
     cfg = resolved(compose(["task=Go2", "test=True", f"checkpoint={ckpt}", f"num_envs={args.num_envs}",
                             "sim_device=cpu", "rl_device=cpu", "pipeline=cpu", f"viewer={args.viewer}"]))  # fmt: skip
     task = make_task(cfg)
-    register_rlgpu(lambda **_: task)
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
-    player = runner.load_player(params, checkpoints.load(ckpt), ckpt, "Go2")
+    player = runner.load_player(task, params, checkpoints.load(ckpt), ckpt, "Go2")
     browser = _browser(task.viewer.url) if args.viewer == "web" else None
     obs = task.reset()["obs"]
     policy = lambda o: player.get_action(o, is_deterministic=True)  # noqa: E731

@@ -65,19 +65,19 @@ def walk_forward(task: str, checkpoint: str, command: float, steps: int = 200):
     from omegaconf import OmegaConf
 
     from mytasks.rl import checkpoints, runner
-    from mytasks.rl.env import register_rlgpu
     from mytasks.tasks import make_task
     from mytasks.utils.config import compose
+    from mytasks.utils.seed import set_seed
 
     ranges = "task.env.commands.ranges"
     cfg = compose([f"task={task}", *CPU, "num_envs=16", "test=True", f"checkpoint={checkpoint}",
                    f"{ranges}.linVelX=[{command},{command}]", f"{ranges}.linVelY=[0.0,0.0]",
                    f"{ranges}.heading=[0.0,0.0]"])  # fmt: skip
-    torch.manual_seed(0)
-    register_rlgpu(lambda **_: make_task(cfg, headless=True))
+    set_seed(cfg.seed, False)  # as train.py seeds before it builds the task
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
-    player = runner.load_player(params, checkpoints.load(checkpoint), checkpoint, task)
+    player = runner.load_player(make_task(cfg, headless=True), params, checkpoints.load(checkpoint), checkpoint, task)
     env = player.env
+    torch.manual_seed(0)  # what the walk draws (noise, pushes), whatever building drew before
     obs = env.reset()["obs"]
     speeds = []
     for step in range(steps):

@@ -223,7 +223,8 @@ def test_a_recurrent_players_state_is_cleared_for_the_envs_whose_episodes_ended(
     cfg = resolved(compose(["task=Cartpole", "num_envs=4", *CPU, "headless=True", *LSTM]))
     task = make_task(cfg, headless=True)
     torch.manual_seed(0)
-    model = rl_games_learner.runner.make_runner(rl_games_learner._params(task, cfg), None).create_player().model
+    params = rl_games_learner._params(cfg)
+    model = rl_games_learner.runner.make_runner(params, None, task=task, player=True).create_player().model
     state = {"model": model.state_dict(), "epoch": 0, "spaces": {"obs": task.num_obs, "actions": task.num_actions}}
     player = rl_games_learner.player(task, cfg, state, "lstm.pth")
     assert all(s.abs().sum() == 0 for s in player.actor.states)  # zero at the start

@@ -34,14 +34,12 @@ def go2_export(tmp_path_factory):
 
 def _player(args: list[str], checkpoint: str):
     from mytasks.rl import checkpoints, runner
-    from mytasks.rl.env import register_rlgpu
     from mytasks.tasks import make_task
 
     cfg = compose([*args, *CPU, "test=True", f"checkpoint={checkpoint}", "viewer=none"])
     task = make_task(cfg)
-    register_rlgpu(lambda **_: task)
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), "cpu")
-    return runner.load_player(params, checkpoints.load(checkpoint), checkpoint, cfg.task.name), task
+    return runner.load_player(task, params, checkpoints.load(checkpoint), checkpoint, cfg.task.name), task
 
 
 def _rollout_matches(player, task, export_dir: str, count: int = 1000) -> None:

@@ -1,9 +1,9 @@
-"""rl-games glue: the 'rlgpu' env and the 'RLGPU' vec-env type, as in IsaacGymEnvs."""
+"""rl-games glue: the task handed to rl-games' agent (in an ``RLGPUEnv``, IsaacGymEnvs' vec-env
+type) and player, without rl-games' registry of env names."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 
 import torch
 
@@ -27,15 +27,31 @@ def _compile_deferred():
 
 
 with _compile_deferred():  # the first import of rl-games' env registry, which imports its test envs
-    from rl_games.common import env_configurations, vecenv
+    from rl_games.common import vecenv  # noqa: F401
     from rl_games.common.ivecenv import IVecEnv
+
+
+def env_info(task) -> dict:
+    """What rl-games asks of an env before it builds its networks: the spaces."""
+    info = {"action_space": task.action_space, "observation_space": task.observation_space}
+    if getattr(task, "num_states", 0) > 0:
+        info["state_space"] = task.state_space
+    return info
+
+
+def hand_over(config: dict, task, player: bool) -> None:
+    """Gives rl-games the task itself, in its agent's or player's ``config``: with ``env_info``
+    and ``vec_env`` there, rl-games builds no env from its process-wide registry of names (the
+    agent steps an ``RLGPUEnv`` around the task, the player the task, as IsaacGymEnvs has them)."""
+    config["env_info"] = env_info(task)
+    config["vec_env"] = task if player else RLGPUEnv(task)
 
 
 class RLGPUEnv(IVecEnv):
     """Forwards rl-games' calls to the task, which is already batched on the GPU (or CPU)."""
 
-    def __init__(self, config_name: str, num_actors: int, **kwargs):
-        self.env = env_configurations.configurations[config_name]["env_creator"](**kwargs)
+    def __init__(self, task):
+        self.env = task
 
     def step(self, actions):
         return self.env.step(actions)
@@ -50,10 +66,7 @@ class RLGPUEnv(IVecEnv):
         return self.env.get_number_of_agents()
 
     def get_env_info(self) -> dict:
-        info = {"action_space": self.env.action_space, "observation_space": self.env.observation_space}
-        if getattr(self.env, "num_states", 0) > 0:
-            info["state_space"] = self.env.state_space
-        return info
+        return env_info(self.env)
 
     def set_train_info(self, env_frames, *args, **kwargs) -> None:
         self.env.set_train_info(env_frames, *args, **kwargs)
@@ -63,11 +76,3 @@ class RLGPUEnv(IVecEnv):
 
     def set_env_state(self, env_state) -> None:
         self.env.set_env_state(env_state)
-
-
-def register_rlgpu(create_task: Callable[..., object]) -> None:
-    """Makes ``env_name: rlgpu`` build tasks with ``create_task(**kwargs)``."""
-    vecenv.register("RLGPU", lambda config_name, num_actors, **kwargs: RLGPUEnv(config_name, num_actors, **kwargs))
-    env_configurations.register(
-        "rlgpu", {"vecenv_type": "RLGPU", "env_creator": lambda **kwargs: create_task(**kwargs)}
-    )

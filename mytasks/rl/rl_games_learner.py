@@ -8,11 +8,9 @@ import os
 from omegaconf import DictConfig, OmegaConf
 
 from mytasks.rl import checkpoints, distributed, learners, runner
-from mytasks.rl.env import register_rlgpu
 
 
-def _params(task, cfg: DictConfig) -> dict:
-    register_rlgpu(lambda **_: task)
+def _params(cfg: DictConfig) -> dict:
     return runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), cfg.rl_device)
 
 
@@ -21,7 +19,7 @@ def load(path: str, trust: bool = False) -> dict:
 
 
 def player(task, cfg: DictConfig, state: dict, path: str) -> learners.Player:
-    played = runner.load_player(_params(task, cfg), state, path, cfg.task.name, cfg.sigma, cfg.verbose)
+    played = runner.load_player(task, _params(cfg), state, path, cfg.task.name, cfg.sigma, cfg.verbose)
     act = lambda obs: played.get_action(obs, is_deterministic=played.is_deterministic)  # noqa: E731
     if not played.is_rnn:
         return learners.Player(act=act, actor=played)
@@ -41,7 +39,7 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
 
     if state is not None:
         checkpoints.check_matches(state, "the checkpoint", cfg.task.name, task.num_obs, task.num_actions)
-    params = _params(task, cfg)
+    params = _params(cfg)
     params["config"]["train_dir"] = os.path.dirname(run_dir)
     params["config"]["full_experiment_name"] = os.path.basename(run_dir)
     learners.start_wandb(cfg, os.path.basename(run_dir))  # before rl-games opens its writer
@@ -49,7 +47,7 @@ def train(task, cfg: DictConfig, run_dir: str, state: dict | None) -> learners.T
     guard = cfg.nan_guard
     options = LoopOptions(task_name=cfg.task.name, verbose=bool(cfg.verbose),
                           nan_max_fraction=float(guard.max_fraction), nan_epochs=int(guard.epochs))  # fmt: skip
-    algo = runner.train(params, observer, options, state, cfg.sigma)
+    algo = runner.train(task, params, observer, options, state, cfg.sigma)
     ranks = distributed.current()
     if ranks and not ranks.main:  # rank 0 saved the checkpoints
         return learners.Trained(_reward(algo.mean_rewards), "")

@@ -20,6 +20,7 @@ import time
 import torch
 
 from mytasks.rl import checkpoints
+from mytasks.rl.env import hand_over
 from mytasks.utils.errors import UserError
 
 
@@ -88,7 +89,9 @@ def quiet(verbose: bool):
         yield
 
 
-def make_runner(params: dict, observer, verbose: bool = False):
+def make_runner(params: dict, observer, verbose: bool = False, *, task, player: bool = False):
+    """rl-games' Runner for ``params``, with ``task`` handed to the agent (or, with ``player``,
+    the player) it builds (``env.hand_over``)."""
     from rl_games.algos_torch import torch_ext
     from rl_games.torch_runner import Runner
 
@@ -106,7 +109,8 @@ def make_runner(params: dict, observer, verbose: bool = False):
     with quiet(verbose):
         runner = Runner(observer)
         runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: A2CAgent(**kwargs))
-        runner.load({"params": params})
+        runner.load({"params": params})  # a deep copy: the task goes into the copy
+        hand_over(runner.params["config"], task, player)
         runner.reset()
     return runner
 
@@ -118,10 +122,10 @@ def _set_sigma(model, sigma) -> None:
             model.a2c_network.sigma.fill_(float(sigma))
 
 
-def train(params: dict, observer, options, state: dict | None = None, sigma: str = ""):
-    """Trains with rl-games' PPO in mytasks' loop (``loop.py``), from ``state`` (a loaded
-    checkpoint) when given; returns the agent."""
-    runner = make_runner(params, observer, options.verbose)
+def train(task, params: dict, observer, options, state: dict | None = None, sigma: str = ""):
+    """Trains on ``task`` with rl-games' PPO in mytasks' loop (``loop.py``), from ``state`` (a
+    loaded checkpoint) when given; returns the agent."""
+    runner = make_runner(params, observer, options.verbose, task=task)
     with quiet(options.verbose):
         agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
         if state is not None:
@@ -135,9 +139,9 @@ def train(params: dict, observer, options, state: dict | None = None, sigma: str
     return agent
 
 
-def load_player(params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False):
-    """rl-games' player for ``params`` with the checkpoint ``state`` (read from ``path``) restored."""
-    runner = make_runner(params, observer=None, verbose=verbose)
+def load_player(task, params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False):
+    """rl-games' player of ``task`` for ``params``, with the checkpoint ``state`` (read from ``path``) restored."""
+    runner = make_runner(params, observer=None, verbose=verbose, task=task, player=True)
     with quiet(verbose):
         player = runner.create_player()
     env = player.env
