@@ -89,9 +89,11 @@ def quiet(verbose: bool):
         yield
 
 
-def make_runner(params: dict, observer, verbose: bool = False, *, task, player: bool = False):
+def make_runner(params: dict, observer, verbose: bool = False, *, task=None, player: bool = False):
     """rl-games' Runner for ``params``, with ``task`` handed to the agent (or, with ``player``,
-    the player) it builds (``env.hand_over``)."""
+    the player) it builds (``env.hand_over``; without a task, the caller hands one over to
+    ``runner.params["config"]`` before building them). rl-games seeds torch, NumPy and Python
+    with ``params["seed"]`` here."""
     from rl_games.algos_torch import torch_ext
     from rl_games.torch_runner import Runner
 
@@ -110,7 +112,8 @@ def make_runner(params: dict, observer, verbose: bool = False, *, task, player: 
         runner = Runner(observer)
         runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: A2CAgent(**kwargs))
         runner.load({"params": params})  # a deep copy: the task goes into the copy
-        hand_over(runner.params["config"], task, player)
+        if task is not None:
+            hand_over(runner.params["config"], task, player)
         runner.reset()
     return runner
 
