@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import sysconfig
 import tomllib
 
 import pytest
@@ -45,13 +44,24 @@ def test_pyproject_lists_every_package_and_carries_the_configs_and_assets():
     assert tool["package-dir"] == {"mytasks.cfg": "cfg", "mytasks.assets": "assets"}
 
 
+def _no_bytecode(folder, names):
+    return [n for n in names if n == "__pycache__"]
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
     """A fresh venv with mytasks installed from a wheel built from this checkout; the heavy
     dependencies come from the test environment's site-packages (a .pth file), not the registry."""
+    import shutil
+
     base = tmp_path_factory.mktemp("library")
+    source = base / "source"  # setuptools builds in the source tree: a copy, so the checkout is left as it is
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "mytasks", "cfg", "assets"):
+        copy = shutil.copytree if os.path.isdir(os.path.join(ROOT, name)) else shutil.copy
+        copy(os.path.join(ROOT, name), source / name, **({} if copy is shutil.copy else {"ignore": _no_bytecode}))
     wheels = base / "wheels"
-    p = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT, cwd=base)
+    p = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, source, cwd=base)
     assert p.returncode == 0, p.stderr[-2000:]
     (wheel,) = glob.glob(str(wheels / "mytasks-*.whl"))
     env_dir = base / "venv"
@@ -59,8 +69,10 @@ def venv(tmp_path_factory):
     assert p.returncode == 0, p.stderr[-2000:]
     python = env_dir / "bin" / "python"
     site = _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=base).stdout.strip()
+    # every site-packages folder this Python reads (a venv's own, the system's it may include, the user's)
+    ours = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)]
     with open(os.path.join(site, "test_environment.pth"), "w") as f:
-        f.write(sysconfig.get_paths()["purelib"] + "\n")
+        f.write("\n".join(ours) + "\n")
     p = _run(*_pip(env_dir), "install", "-q", "--no-deps", "--no-index", wheel, cwd=base)
     assert p.returncode == 0, p.stderr[-2000:]
     return env_dir
