@@ -368,3 +368,28 @@ def test_tensors_acquired_before_prepare_sim_become_the_live_buffers():
     assert torch.equal(dof_state, gymtorch.wrap_tensor(gym.acquire_dof_state_tensor(sim)))
     assert bodies[1, 0] == pytest.approx(0.5, abs=0.01)  # the cart's body, x [m]
     assert mass[0, 0, 0] == pytest.approx(1.1, rel=0.02)  # cart and pole move together along the rail [kg]
+
+
+def test_an_mjcf_whose_bodies_are_in_an_included_file_loads_them(tmp_path):
+    """The Shadow Hand's MJCF keeps its bodies in robot.xml, included inside <worldbody>; MuJoCo
+    inlines includes (paths from the main file's folder), and so does the loader."""
+    from mytasks.sim import gymapi
+
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "arm.xml").write_text("""<mujoco>
+      <body name="base" pos="0 0 1"><geom type="sphere" size="0.05"/>
+      <body name="upper"><joint name="shoulder" type="hinge" axis="0 1 0"/>
+        <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.02"/>
+        <body name="lower" pos="0.3 0 0"><joint name="elbow" type="hinge" axis="0 1 0"/>
+          <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.02"/></body></body></body></mujoco>""")
+    (tmp_path / "robot.xml").write_text("""<mujoco><worldbody><include file="parts/arm.xml"/>
+      <light pos="0 0 3"/></worldbody></mujoco>""")
+    gym = gymapi.acquire_gym()
+    params = gymapi.SimParams()
+    params.use_gpu_pipeline = False
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, params)
+    opts = gymapi.AssetOptions()
+    opts.fix_base_link = True
+    asset = gym.load_asset(sim, str(tmp_path), "robot.xml", opts)
+    assert gym.get_asset_rigid_body_names(asset) == ["base", "upper", "lower"]
+    assert gym.get_asset_dof_names(asset) == ["shoulder", "elbow"]

@@ -268,6 +268,28 @@ def _resolver(path: str):
     return resolve
 
 
+def _mjcf_tree(path: str) -> ET.ElementTree:
+    """The MJCF with its ``<include file=...>`` elements replaced by the included files' contents,
+    as MuJoCo's compiler reads it (paths from the main file's folder): the Shadow Hand keeps its
+    bodies in an included ``robot.xml``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tree = ET.parse(path)
+
+    def expand(parent: ET.Element, depth: int) -> None:
+        for i, child in reversed(list(enumerate(list(parent)))):
+            if child.tag == "include" and child.get("file") and depth < 16:
+                included = ET.parse(os.path.join(folder, child.get("file"))).getroot()
+                expand(included, depth + 1)
+                parent.remove(child)
+                for k, grandchild in enumerate(list(included)):
+                    parent.insert(i + k, grandchild)
+            else:
+                expand(child, depth)
+
+    expand(tree.getroot(), 0)
+    return tree
+
+
 _LOCKED_RANGE = 1e-6  # [rad] or [m]: the span given to a joint whose range is one point
 
 
@@ -276,7 +298,7 @@ def _mjcf_without_world_geoms(path: str) -> str:
     and with a joint range of a single point (``range="0 0"``, which Isaac Gym takes as a locked
     joint and MuJoCo's compiler refuses) given a span of ``_LOCKED_RANGE``: the joint stays a DOF,
     held at that point by its limit."""
-    tree = ET.parse(path)
+    tree = _mjcf_tree(path)
     world = tree.getroot().find("worldbody")
     if world is not None:
         for child in list(world):
@@ -292,7 +314,7 @@ def _mjcf_without_world_geoms(path: str) -> str:
 def _mjcf_joint_names(path: str) -> dict[str, list[str]]:
     """Body name -> the names of its hinge and slide joints, in file order (default classes and
     ``childclass`` resolved for the joint type)."""
-    root = ET.parse(path).getroot()
+    root = _mjcf_tree(path).getroot()
     defaults: dict[str, str] = {}
 
     def walk_defaults(node, inherited: str) -> None:
