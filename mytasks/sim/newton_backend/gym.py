@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import torch
 
 from mytasks.sim import types as gt
 from mytasks.sim.newton_backend import early_tensors
 from mytasks.sim.newton_backend.assets import Asset
 from mytasks.sim.newton_backend.dynamics import DynamicsCalls
 from mytasks.sim.newton_backend.gym_bodies import BodyCalls
-from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
 from mytasks.sim.newton_backend.scene import Camera, Env, HeightField, Sim
+from mytasks.sim.newton_backend.state_tensors import TensorCalls
 from mytasks.sim.newton_backend.tendons import TendonCalls
 from mytasks.sim.newton_backend.viewer import ViewerCalls
 from mytasks.sim.properties import check_step
@@ -30,12 +29,7 @@ def _device_of(compute_device: int, params: gt.SimParams) -> str:
     return f"cuda:{compute_device}"
 
 
-def _ids(handle, count: int | None = None) -> torch.Tensor:
-    t = _tensor(handle)
-    return t if count is None else t[:count]
-
-
-class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls):
+class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
     _instance: Gym | None = None
 
     @classmethod
@@ -291,88 +285,6 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls):
     def enable_actor_dof_force_sensors(self, env: Env, actor: int) -> None:
         """Accepted: on Newton the DOF force tensor covers every actor without it (docs/conventions.md
         says what the tensor holds)."""
-
-    # ------------------------------------------------------------------ tensors
-    def _tensors(self, sim: Sim):
-        return self._world(sim).tensors
-
-    def _acquired(self, sim: Sim):
-        """The world's tensors, or before prepare_sim those it will adopt (``early_tensors.py``)."""
-        return early_tensors.of(sim) if sim.world is None else self._tensors(sim)
-
-    def acquire_dof_state_tensor(self, sim: Sim) -> TensorHandle:
-        return TensorHandle(self._acquired(sim).dof_state)
-
-    def acquire_actor_root_state_tensor(self, sim: Sim) -> TensorHandle:
-        return TensorHandle(self._acquired(sim).root_state)
-
-    def acquire_rigid_body_state_tensor(self, sim: Sim) -> TensorHandle:
-        return TensorHandle(self._acquired(sim).rigid_body_state)
-
-    def acquire_net_contact_force_tensor(self, sim: Sim) -> TensorHandle:
-        if sim.world is not None:  # else measured from prepare_sim on (early_tensors.measure)
-            self._world(sim).enable_contact_forces()
-        return TensorHandle(self._acquired(sim).net_contact_force)
-
-    def acquire_dof_force_tensor(self, sim: Sim) -> TensorHandle:
-        if sim.world is not None:
-            self._world(sim).enable_dof_forces()
-        return TensorHandle(self._acquired(sim).dof_force)
-
-    def refresh_dof_state_tensor(self, sim: Sim) -> None:
-        self._tensors(sim).refresh_dof_state()
-
-    def refresh_actor_root_state_tensor(self, sim: Sim) -> None:
-        self._tensors(sim).refresh_root_state()
-
-    def refresh_rigid_body_state_tensor(self, sim: Sim) -> None:
-        self._tensors(sim).refresh_rigid_body_state()
-
-    def refresh_net_contact_force_tensor(self, sim: Sim) -> None:
-        self._tensors(sim).refresh_net_contact_force()
-
-    def refresh_dof_force_tensor(self, sim: Sim) -> None:
-        self._tensors(sim).refresh_dof_force()
-
-    def set_dof_state_tensor(self, sim: Sim, state) -> bool:
-        self._tensors(sim).set_dof_state(_tensor(state))
-        return True
-
-    def set_dof_state_tensor_indexed(self, sim: Sim, state, actor_ids, count: int) -> bool:
-        self._tensors(sim).set_dof_state(_tensor(state), _ids(actor_ids, count))
-        return True
-
-    def set_actor_root_state_tensor(self, sim: Sim, root) -> bool:
-        self._tensors(sim).set_root_state(_tensor(root))
-        return True
-
-    def set_actor_root_state_tensor_indexed(self, sim: Sim, root, actor_ids, count: int) -> bool:
-        self._tensors(sim).set_root_state(_tensor(root), _ids(actor_ids, count))
-        return True
-
-    def set_dof_actuation_force_tensor(self, sim: Sim, forces) -> bool:
-        self._tensors(sim).set_dof_actuation_force(_tensor(forces))
-        return True
-
-    def set_dof_position_target_tensor(self, sim: Sim, targets) -> bool:
-        self._tensors(sim).set_dof_position_target(_tensor(targets))
-        return True
-
-    def set_dof_velocity_target_tensor(self, sim: Sim, targets) -> bool:
-        self._tensors(sim).set_dof_velocity_target(_tensor(targets))
-        return True
-
-    def set_dof_position_target_tensor_indexed(self, sim: Sim, targets, actor_ids, count: int) -> bool:
-        self._tensors(sim).set_dof_position_target(_tensor(targets), _ids(actor_ids, count))
-        return True
-
-    def set_dof_velocity_target_tensor_indexed(self, sim: Sim, targets, actor_ids, count: int) -> bool:
-        self._tensors(sim).set_dof_velocity_target(_tensor(targets), _ids(actor_ids, count))
-        return True
-
-    def set_dof_actuation_force_tensor_indexed(self, sim: Sim, forces, actor_ids, count: int) -> bool:
-        self._tensors(sim).set_dof_actuation_force(_tensor(forces), _ids(actor_ids, count))
-        return True
 
     # ------------------------------------------------------------------ camera sensors
     def create_camera_sensor(self, env: Env, props: gt.CameraProperties) -> int:

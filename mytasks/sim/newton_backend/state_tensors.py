@@ -7,15 +7,23 @@ of the centre of mass (3, world frame), angular velocity (3, world frame); net c
 
 The tensors handed out are plain torch tensors owned here, valid for the life of the sim and
 updated in place by the ``refresh_*`` calls. Newton's arrays are read and written through
-zero-copy torch views; nothing leaves the device.
+zero-copy torch views; nothing leaves the device. ``TensorCalls`` are the Gym's calls for them
+(a mixin of ``gym.Gym``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
+from mytasks.sim.newton_backend import early_tensors
 from mytasks.sim.newton_backend.early_tensors import adopt
+from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
+
+if TYPE_CHECKING:
+    from mytasks.sim.newton_backend.scene import Sim
 
 
 def _long(values, device) -> torch.Tensor:
@@ -197,3 +205,93 @@ def shaped(t: torch.Tensor, shape: tuple, what: str) -> torch.Tensor:
     if t.numel() != int(np.prod(shape)):
         raise ValueError(f"{what} tensor has shape {tuple(t.shape)} ({t.numel()} elements), expected {shape}")
     return t.reshape(shape)
+
+
+def _ids(handle, count: int | None = None) -> torch.Tensor:
+    t = _tensor(handle)
+    return t if count is None else t[:count]
+
+
+class TensorCalls:
+    """Isaac Gym's ``acquire_*``, ``refresh_*`` and ``set_*`` tensor calls (``gym.Gym`` mixes them in)."""
+
+    def _tensors(self, sim: Sim):
+        return self._world(sim).tensors
+
+    def _acquired(self, sim: Sim):
+        """The world's tensors, or before prepare_sim those it will adopt (``early_tensors.py``)."""
+        return early_tensors.of(sim) if sim.world is None else self._tensors(sim)
+
+    def acquire_dof_state_tensor(self, sim: Sim) -> TensorHandle:
+        return TensorHandle(self._acquired(sim).dof_state)
+
+    def acquire_actor_root_state_tensor(self, sim: Sim) -> TensorHandle:
+        return TensorHandle(self._acquired(sim).root_state)
+
+    def acquire_rigid_body_state_tensor(self, sim: Sim) -> TensorHandle:
+        return TensorHandle(self._acquired(sim).rigid_body_state)
+
+    def acquire_net_contact_force_tensor(self, sim: Sim) -> TensorHandle:
+        if sim.world is not None:  # else measured from prepare_sim on (early_tensors.measure)
+            self._world(sim).enable_contact_forces()
+        return TensorHandle(self._acquired(sim).net_contact_force)
+
+    def acquire_dof_force_tensor(self, sim: Sim) -> TensorHandle:
+        if sim.world is not None:
+            self._world(sim).enable_dof_forces()
+        return TensorHandle(self._acquired(sim).dof_force)
+
+    def refresh_dof_state_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_dof_state()
+
+    def refresh_actor_root_state_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_root_state()
+
+    def refresh_rigid_body_state_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_rigid_body_state()
+
+    def refresh_net_contact_force_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_net_contact_force()
+
+    def refresh_dof_force_tensor(self, sim: Sim) -> None:
+        self._tensors(sim).refresh_dof_force()
+
+    def set_dof_state_tensor(self, sim: Sim, state) -> bool:
+        self._tensors(sim).set_dof_state(_tensor(state))
+        return True
+
+    def set_dof_state_tensor_indexed(self, sim: Sim, state, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_dof_state(_tensor(state), _ids(actor_ids, count))
+        return True
+
+    def set_actor_root_state_tensor(self, sim: Sim, root) -> bool:
+        self._tensors(sim).set_root_state(_tensor(root))
+        return True
+
+    def set_actor_root_state_tensor_indexed(self, sim: Sim, root, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_root_state(_tensor(root), _ids(actor_ids, count))
+        return True
+
+    def set_dof_actuation_force_tensor(self, sim: Sim, forces) -> bool:
+        self._tensors(sim).set_dof_actuation_force(_tensor(forces))
+        return True
+
+    def set_dof_position_target_tensor(self, sim: Sim, targets) -> bool:
+        self._tensors(sim).set_dof_position_target(_tensor(targets))
+        return True
+
+    def set_dof_velocity_target_tensor(self, sim: Sim, targets) -> bool:
+        self._tensors(sim).set_dof_velocity_target(_tensor(targets))
+        return True
+
+    def set_dof_position_target_tensor_indexed(self, sim: Sim, targets, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_dof_position_target(_tensor(targets), _ids(actor_ids, count))
+        return True
+
+    def set_dof_velocity_target_tensor_indexed(self, sim: Sim, targets, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_dof_velocity_target(_tensor(targets), _ids(actor_ids, count))
+        return True
+
+    def set_dof_actuation_force_tensor_indexed(self, sim: Sim, forces, actor_ids, count: int) -> bool:
+        self._tensors(sim).set_dof_actuation_force(_tensor(forces), _ids(actor_ids, count))
+        return True
