@@ -24,6 +24,7 @@ from mytasks.utils.config import resolved
 from mytasks.utils.errors import Interrupted, UserError, WriteFailed, end_by_signal
 from mytasks.utils.invocation import program
 from mytasks.utils.run_config import RUNS_DIR, load_config, make_run_dir, run_dir_of, save_run_config
+from mytasks.utils.schema import SOURCE_KEYS
 from mytasks.utils.seed import set_seed
 
 
@@ -251,7 +252,7 @@ def _train(learner, task, cfg: DictConfig, state: dict | None, run_dir: str, arg
     print(f"\ntraining done: mean episode reward {shown(trained.mean_reward)} at the end{best}")
     print(f"run directory: {run_dir}")
     print(f"checkpoint to play: {trained.checkpoint}")
-    sources = "".join(f" {key}={cfg[key]}" for key in ("task_path", "ige_root") if cfg.get(key))
+    sources = "".join(f" {key}={cfg[key]}" for key in SOURCE_KEYS if cfg.get(key))
     print(f"play it back: {program()} task={cfg.task.name}{sources} test=True checkpoint={run_dir}")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from mytasks.utils.errors import UserError
 from mytasks.utils.invocation import program
-from mytasks.utils.schema import TOP_LEVEL
+from mytasks.utils.schema import TOP_LEVEL, sources_in
 
 USAGE = """usage: {prog} [task=NAME] [key=value ...] [flags]
 
@@ -56,7 +56,7 @@ _HYDRA_NOT_TAKEN = ("--config-path", "--config-dir", "--config-name", "--info", 
 
 
 def _task_names(argv: list[str]) -> str:
-    from mytasks.tasks.registry import catalog, sources_in
+    from mytasks.tasks.registry import catalog
 
     try:
         return ", ".join(sorted(catalog(**sources_in(argv)).specs))
@@ -122,7 +122,7 @@ def run_flags(argv: list[str], run: Callable[[list[str]], None]) -> int:
 
 def list_tasks(argv: list[str]) -> None:
     """``--tasks``: every task this command line can run, with where its class and YAMLs are."""
-    from mytasks.tasks.registry import catalog, sources_in
+    from mytasks.tasks.registry import catalog
 
     specs = catalog(**sources_in(argv)).specs
     width = max((len(n) for n in specs), default=4)

@@ -68,7 +68,7 @@ class CheckoutTask(TaskSpec):
 
 
 def task_specs(root: str) -> list[TaskSpec]:
-    """The checkout's tasks, for the registry (``registry.SOURCE_KEYS``)."""
+    """The checkout's tasks, for the registry (``registry._SOURCES``)."""
     pkg = find_package(root)
     origin = f"ige_root={os.path.dirname(pkg) if os.path.basename(pkg) == 'isaacgymenvs' else pkg}"
     found = _task_map(pkg) or _task_classes(pkg)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from mytasks.utils.errors import UserError
 from mytasks.utils.paths import CONFIG_DIR
+from mytasks.utils.schema import SOURCE_KEYS, sources_in
 
 ENTRY_POINTS = "mytasks.tasks"
 _BUILTIN = {
@@ -185,9 +186,10 @@ def folder_specs(folder: str) -> list[TaskSpec]:
             for name, value in declared.items()]  # fmt: skip
 
 
-# Sources named by a top-level key of the run config: key -> "module:function(value) -> specs".
+# The specs of each source key of the run config (schema.SOURCE_KEYS): "module:function(value) -> specs".
 # The IsaacGymEnvs wing sits above the task layer, so it is named here, not imported.
-SOURCE_KEYS = {"task_path": "mytasks.tasks.registry:folder_specs", "ige_root": "mytasks.compat.ige:task_specs"}
+_SOURCES = {"task_path": "mytasks.tasks.registry:folder_specs", "ige_root": "mytasks.compat.ige:task_specs"}
+assert tuple(_SOURCES) == SOURCE_KEYS
 
 
 class Catalog:
@@ -230,17 +232,11 @@ def catalog(**sources: str) -> Catalog:
     specs += [s for s in _entry_point_specs() if s.name not in builtin]
     for key, value in sources.items():
         if value:
-            module, _, function = SOURCE_KEYS[key].partition(":")
+            module, _, function = _SOURCES[key].partition(":")
             for spec in getattr(importlib.import_module(module), function)(value):
                 spec.from_command_line = True
                 specs.append(spec)
     return Catalog(specs)
-
-
-def sources_in(overrides: list[str]) -> dict[str, str]:
-    """The task sources (``task_path=``, ``ige_root=``) that command-line overrides give."""
-    given = {o.partition("=")[0].lstrip("+~"): o.partition("=")[2] for o in overrides if "=" in o}
-    return {key: given.get(key, "") for key in SOURCE_KEYS}
 
 
 def compose_config(overrides: list[str]):

@@ -30,11 +30,9 @@ from mytasks.utils.errors import UserError, first_line
 from mytasks.utils.files import atomic_write_text
 from mytasks.utils.invocation import program
 from mytasks.utils.paths import locate_checkpoint
-from mytasks.utils.schema import TOP_LEVEL, check_same_kinds
+from mytasks.utils.schema import SOURCE_KEYS, TOP_LEVEL, check_same_kinds, sources_in
 
 RUNS_DIR = "runs"
-# Keys that add tasks from code outside mytasks and installed packages (tasks/registry.py).
-SOURCE_KEYS = ("task_path", "ige_root")
 # A run's task sources -> the folders of the YAMLs its tasks can name (the CLI passes the registry's).
 ConfigDirs = Callable[[dict[str, str]], list[str]]
 
@@ -46,9 +44,8 @@ def _overridden(argv: list[str], key: str) -> bool:
 def load_config(argv: list[str], config_dirs: ConfigDirs) -> DictConfig:
     """The run config (unresolved): composed and checked, devices settled (CPU when CUDA is
     missing), and for play or resume from a run the config that run was trained with."""
-    argv = _with_run_task(_with_absolute_sources(_with_located_checkpoint(argv)), config_dirs)
-    given = dict(a.partition("=")[::2] for a in argv if "=" in a)
-    cfg = compose(argv, config_dirs({key: given.get(key, "") for key in SOURCE_KEYS}))
+    argv = _with_run_task(_with_paths_resolved(argv), config_dirs)
+    cfg = compose(argv, config_dirs(sources_in(argv)))
     _settle_devices(cfg)
     if cfg.checkpoint == "latest":
         cfg.checkpoint = latest_run(str(cfg.task.name))
@@ -60,23 +57,16 @@ def load_config(argv: list[str], config_dirs: ConfigDirs) -> DictConfig:
     return cfg
 
 
-def _with_located_checkpoint(argv: list[str]) -> list[str]:
+def _with_paths_resolved(argv: list[str]) -> list[str]:
+    """``argv`` with ``checkpoint=`` located (``paths.locate_checkpoint``) and ``task_path=`` and
+    ``ige_root=`` absolute, so that the run's config names them from anywhere."""
     out = []
     for a in argv:
         key, sep, value = a.partition("=")
-        if sep and key.lstrip("+~") == "checkpoint" and value and value != "latest":
+        name = key.lstrip("+~")
+        if sep and name == "checkpoint" and value and value != "latest":
             a = f"{key}={locate_checkpoint(value)}"
-        out.append(a)
-    return out
-
-
-def _with_absolute_sources(argv: list[str]) -> list[str]:
-    """``task_path=`` and ``ige_root=`` as absolute folders, so that the run's config names them
-    from anywhere."""
-    out = []
-    for a in argv:
-        key, sep, value = a.partition("=")
-        if sep and key.lstrip("+") in SOURCE_KEYS and value:
+        elif sep and name in SOURCE_KEYS and value:
             a = f"{key}={os.path.abspath(os.path.expanduser(value))}"
         out.append(a)
     return out

@@ -39,6 +39,8 @@ NAN_GUARD = (
     ("epochs", Key("int", "blown-up epochs in a row that stop training", minimum=1)),
 )
 
+# Top-level keys that add tasks from code outside mytasks and installed packages (tasks/registry.py).
+SOURCE_KEYS = ("task_path", "ige_root")
 VIEWERS = ("auto", "native", "web", "none")
 MAX_ENVS = 1 << 20  # far beyond what one GPU holds of any task; checked before envs are built one by one
 MAX_NAME_BYTES = 200  # a run's folder name adds _<DD-HH-MM-SS>[_k] to it, within a file system's 255
@@ -173,6 +175,12 @@ def check_run_name(label: str, v) -> None:
     if len(text.encode()) > MAX_NAME_BYTES:
         raise UserError(f"{label} is {len(text.encode())} bytes long; a run's name may have at most "
                         f"{MAX_NAME_BYTES} (its folder's name adds the time)")  # fmt: skip
+
+
+def sources_in(overrides: list[str]) -> dict[str, str]:
+    """The task sources (``task_path=``, ``ige_root=``) that command-line overrides give ('' where none)."""
+    given = {o.partition("=")[0].lstrip("+~"): o.partition("=")[2] for o in overrides if "=" in o}
+    return {key: given.get(key, "") for key in SOURCE_KEYS}
 
 
 def did_you_mean(word: str, choices, prefix: str = "") -> str:
