@@ -96,7 +96,9 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     select_backend(res.physics_engine)
     import torch
 
-    from mytasks.rl import checkpoints, distributed, learners, runner
+    from mytasks.rl import checkpoints, distributed, dynamo, learners, runner
+
+    dynamo.defer()  # nothing compiles unless the train config asks: no torch._dynamo import for the optimizer
     from mytasks.tasks import catalog_of, make_task
 
     tasks = catalog_of(res)

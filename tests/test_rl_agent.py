@@ -27,7 +27,7 @@ def _agent(agent_class, *overrides: str, device: str = "cpu", task: list[str] = 
     on = CPU if device == "cpu" else [f"sim_device={device}", f"rl_device={device}", "pipeline=gpu"]
     cfg = compose([*overrides, *task, "num_envs=16", *on])
     params = runner.train_params(OmegaConf.to_container(cfg.train, resolve=True), device)
-    rl = runner.make_runner(params, RLGPUAlgoObserver())  # seeds with the run's seed
+    rl = runner.Setup(params, RLGPUAlgoObserver())  # seeds with the run's seed
     hand_over(rl.params["config"], make_task(cfg, headless=True), player=False)  # the task, then the networks
     agent = agent_class(base_name="run", params=rl.params)
     agent.init_tensors()

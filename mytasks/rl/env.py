@@ -3,30 +3,9 @@ type) and player, without rl-games' registry of env names."""
 
 from __future__ import annotations
 
-import contextlib
+from mytasks.rl.dynamo import compile_deferred
 
-import torch
-
-
-@contextlib.contextmanager
-def _compile_deferred():
-    """rl-games 1.6.5 defines a test network of its own (``rl_games/envs/test_network.py``) under
-    ``@torch.compile`` at import, which imports torch._dynamo: about 2 s of every start-up, for
-    a class mytasks never builds. Within the block ``torch.compile`` hands back what it is given;
-    outside it, it is torch's own (``torch_compile=True`` in a train config still compiles)."""
-    compile_ = torch.compile
-
-    def as_given(model=None, **_options):
-        return model if model is not None else (lambda m: m)
-
-    torch.compile = as_given
-    try:
-        yield
-    finally:
-        torch.compile = compile_
-
-
-with _compile_deferred():  # the first import of rl-games' env registry, which imports its test envs
+with compile_deferred():  # the first import of rl-games' env registry, which imports its test envs
     from rl_games.common import vecenv  # noqa: F401
     from rl_games.common.ivecenv import IVecEnv
 

@@ -12,6 +12,7 @@ deterministic play loop of every learner, which reports per-episode statistics.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import os
@@ -89,33 +90,85 @@ def quiet(verbose: bool):
         yield
 
 
-def make_runner(params: dict, observer, verbose: bool = False, *, task=None, player: bool = False):
-    """rl-games' Runner for ``params``, with ``task`` handed to the agent (or, with ``player``,
-    the player) it builds (``env.hand_over``; without a task, the caller hands one over to
-    ``runner.params["config"]`` before building them). rl-games seeds torch, NumPy and Python
-    with ``params["seed"]`` here."""
-    from rl_games.algos_torch import torch_ext
-    from rl_games.torch_runner import Runner
+def _agent_class(algo: str):
+    if algo == "a2c_continuous":
+        from mytasks.rl.agent import A2CAgent
 
-    from mytasks.rl.agent import A2CAgent
+        return A2CAgent
+    if algo == "a2c_discrete":
+        from rl_games.algos_torch.a2c_discrete import DiscreteA2CAgent
 
-    torch_ext.safe_load = checkpoints.load  # any checkpoint rl-games reads itself loads safely too
-    # rl-games opens tensorboardX's threaded writer, which hangs training for ever once its
-    # thread dies on a full disk; the agent writes in its own thread instead (summaries.py).
-    from rl_games.common import a2c_common
+        return DiscreteA2CAgent
+    if algo == "sac":
+        from rl_games.algos_torch.sac_agent import SACAgent
 
-    from mytasks.rl.summaries import Summaries
+        return SACAgent
+    raise UserError(f"train.params.algo.name {algo!r} is not an rl-games algorithm mytasks builds; "
+                    "use a2c_continuous, a2c_discrete or sac")  # fmt: skip
 
-    a2c_common.SummaryWriter = Summaries
-    torch.set_num_threads(params["torch_threads"])
-    with quiet(verbose):
-        runner = Runner(observer)
-        runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: A2CAgent(**kwargs))
-        runner.load({"params": params})  # a deep copy: the task goes into the copy
+
+def _player_class(algo: str):
+    from rl_games.algos_torch import players
+
+    classes = {"a2c_continuous": players.PpoPlayerContinuous, "a2c_discrete": players.PpoPlayerDiscrete,
+               "sac": players.SACPlayer}  # fmt: skip
+    _agent_class(algo)  # an unknown name is the same line as in training
+    return classes[algo]
+
+
+class Setup:
+    """What rl-games' ``Runner`` does before it builds an agent or a player, and the two builds;
+    mytasks does not import ``rl_games.torch_runner``, whose first line imports torch._dynamo.
+
+    From ``params`` (copied): the seed (a time-based one when none is given; none at all when it
+    is 0, as rl-games has it) for torch, NumPy and Python; the reward shaper and the observer in
+    the agent's config; torch's CPU threads; TF32 matmuls and cuDNN's autotuner, which rl-games
+    turns on for the whole process. ``task``, when given, is handed to the agent (or, with
+    ``player``, the player) built here (``env.hand_over``); without one the caller hands a task
+    over to ``self.params["config"]`` before building."""
+
+    def __init__(self, params: dict, observer, *, task=None, player: bool = False):
+        import random
+
+        import numpy as np
+        from rl_games.common.algo_observer import DefaultAlgoObserver
+        from rl_games.common.tr_helpers import DefaultRewardsShaper
+
+        self.params = params = copy.deepcopy(params)
+        self.algo_name = params["algo"]["name"]
+        seed = params.get("seed")
+        seed = int(time.time()) if seed is None else seed
+        if seed:
+            torch.manual_seed(seed)
+            torch.cuda.manual_seed_all(seed)
+            np.random.seed(seed)
+            random.seed(seed)
+        config = params["config"]
+        config["reward_shaper"] = DefaultRewardsShaper(**config["reward_shaper"])
+        config.setdefault("features", {})["observer"] = observer or DefaultAlgoObserver()
+        if params.get("torch_threads"):
+            torch.set_num_threads(int(params["torch_threads"]))
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
+        from rl_games.algos_torch import torch_ext
+        from rl_games.common import a2c_common
+
+        from mytasks.rl.summaries import Summaries
+
+        torch_ext.safe_load = checkpoints.load  # any checkpoint rl-games reads itself loads safely too
+        # rl-games opens tensorboardX's threaded writer, which hangs training for ever once its
+        # thread dies on a full disk; the agent writes in its own thread instead (summaries.py).
+        a2c_common.SummaryWriter = Summaries
         if task is not None:
-            hand_over(runner.params["config"], task, player)
-        runner.reset()
-    return runner
+            hand_over(config, task, player)
+
+    def create_agent(self):
+        return _agent_class(self.algo_name)(base_name="run", params=self.params)
+
+    def create_player(self):
+        return _player_class(self.algo_name)(params=self.params)
 
 
 def _set_sigma(model, sigma) -> None:
@@ -128,9 +181,8 @@ def _set_sigma(model, sigma) -> None:
 def train(task, params: dict, observer, options, state: dict | None = None, sigma: str = ""):
     """Trains on ``task`` with rl-games' PPO in mytasks' loop (``loop.py``), from ``state`` (a
     loaded checkpoint) when given; returns the agent."""
-    runner = make_runner(params, observer, options.verbose, task=task)
     with quiet(options.verbose):
-        agent = runner.algo_factory.create(runner.algo_name, base_name="run", params=runner.params)
+        agent = Setup(params, observer, task=task).create_agent()
         if state is not None:
             with checkpoints.restoring("the checkpoint"):
                 agent.restore_state(state)
@@ -144,9 +196,8 @@ def train(task, params: dict, observer, options, state: dict | None = None, sigm
 
 def load_player(task, params: dict, state: dict, path: str, task_name: str, sigma: str = "", verbose: bool = False):
     """rl-games' player of ``task`` for ``params``, with the checkpoint ``state`` (read from ``path``) restored."""
-    runner = make_runner(params, observer=None, verbose=verbose, task=task, player=True)
     with quiet(verbose):
-        player = runner.create_player()
+        player = Setup(params, None, task=task, player=True).create_player()
     env = player.env
     checkpoints.check_matches(state, path, task_name, env.num_obs, env.num_actions)
     with checkpoints.restoring(path):
