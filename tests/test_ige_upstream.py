@@ -13,7 +13,8 @@ import torch
 from conftest import IGE, needs_ige
 
 pytestmark = needs_ige
-TASKS = ["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance", "Quadcopter", "FrankaCabinet", "FrankaCubeStack"]
+TASKS = ["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance", "Quadcopter", "FrankaCabinet", "FrankaCubeStack",
+         "ShadowHand", "AllegroHand"]  # fmt: skip
 _built = {}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,6 +117,30 @@ def test_a_torque_spins_a_free_box_at_tau_over_i(space, axis):
     expected[axis] = 1.0
     torch.testing.assert_close(bodies[0, 10:13], expected, atol=0.01, rtol=0)
     assert bodies[0, 7:10].abs().max() < 1e-3
+
+
+def test_an_inertia_mujoco_refuses_is_balanced_keeping_its_axes():
+    """Principal moments (I, I, 3I) break A + B >= C: PhysX takes them, MuJoCo's compiler refuses
+    them (the Allegro hand's links). The shortfall I is added to each moment, so (2I, 2I, 4I):
+    for 1 s a torque of 2I about x spins one weightless box, one of 4I about z another, each at
+    1 rad/s."""
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline, sp.dt, sp.up_axis, sp.gravity = False, 0.01, gymapi.UP_AXIS_Z, gymapi.Vec3(0, 0, 0)
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    asset = gym.create_box(sim, SIDE, SIDE, SIDE, gymapi.AssetOptions())
+    for i in range(2):
+        env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 2)
+        box = gym.create_actor(env, asset, _at(z=1.0), "box", i, 0, 0)
+        props = gym.get_actor_rigid_body_properties(env, box)
+        props[0].mass = MASS
+        props[0].inertia = gymapi.Mat33.from_numpy(np.diag([INERTIA, INERTIA, 3 * INERTIA]))
+        gym.set_actor_rigid_body_properties(env, box, props, False)
+    gym.prepare_sim(sim)
+    bodies = gymtorch.wrap_tensor(gym.acquire_rigid_body_state_tensor(sim))
+    torques = torch.tensor([[2 * INERTIA, 0.0, 0.0], [0.0, 0.0, 4 * INERTIA]])
+    _run(gym, sim, 100, lambda: gym.apply_rigid_body_force_tensors(sim, None, gymtorch.unwrap_tensor(torques)))
+    torch.testing.assert_close(bodies[:, 10:13], torch.tensor([[1.0, 0, 0], [0, 0, 1.0]]), atol=0.01, rtol=0)
 
 
 def test_a_force_at_a_point_off_the_centre_also_turns_the_box():

@@ -196,12 +196,27 @@ def _as_rows(t, n: int, width: int, what: str, device) -> torch.Tensor:
     return shaped(torch.as_tensor(t, device=device, dtype=torch.float32), (n, width), what)
 
 
+def balanced(inertia: np.ndarray) -> np.ndarray:
+    """Inertia tensors (n, 3, 3) whose principal moments break A + B >= C, which PhysX takes
+    and MuJoCo's compiler refuses (the Allegro hand's finger links have them), with the
+    shortfall added to each moment: the principal axes are kept, and the two smaller moments
+    then add up to the largest (the smallest such change of the trace). Others are unchanged."""
+    moments = np.linalg.eigvalsh(inertia)  # ascending
+    short = moments[:, 2] - moments[:, 0] - moments[:, 1]
+    broken = short > 1e-12 * np.maximum(moments[:, 2], 1e-30)
+    if not broken.any():
+        return inertia
+    inertia = inertia.copy()
+    inertia[broken] += (short[broken] * (1 + 1e-6))[:, None, None] * np.eye(3)
+    return inertia
+
+
 def _mass_arrays(props: list) -> dict[str, np.ndarray]:
     """One actor's bodies' mass properties as arrays: mass and its inverse (0 for a massless
     or fixed body), centre of mass, inertia and its inverse (0 where it is singular), and
     whether gravity is off."""
     mass = np.array([float(p.mass) for p in props])
-    inertia = np.stack([p.inertia.to_numpy() for p in props]).astype(np.float64)
+    inertia = balanced(np.stack([p.inertia.to_numpy() for p in props]).astype(np.float64))
     invertible = (mass > 0) & (np.linalg.det(inertia) > 0)
     inv_inertia = np.zeros_like(inertia)
     if invertible.any():
