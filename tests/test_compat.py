@@ -294,7 +294,9 @@ def test_an_upstream_config_that_reads_the_pbt_group_composes():
 def test_an_mjcf_mesh_path_from_upstreams_train_folder_and_a_locked_joint_load(tmp_path):
     """Upstream Ingenuity writes its MJCF into the working folder with mesh paths relative to the
     folder upstream's train.py runs in, and locks joints with range="0 0" (MuJoCo refuses a
-    one-point range): the mesh is found there, and the joint stays a DOF held at 0."""
+    one-point range): the mesh is found there, and the joint stays a DOF held at 0. Its root body
+    has such a hinge to the world too, which Isaac Gym's importer drops (a root joins the world
+    by a free joint or, with fix_base_link, none): one DOF, not two."""
     from mytasks.sim import asset_paths_from, gymapi
 
     (tmp_path / "assets").mkdir()
@@ -305,7 +307,8 @@ def test_an_mjcf_mesh_path_from_upstreams_train_folder_and_a_locked_joint_load(t
     runs_in = tmp_path / "isaacgymenvs"
     (runs_in / "written").mkdir(parents=True)
     mjcf = """<mujoco><asset><mesh name="cube" file="../assets/cube.obj"/></asset><worldbody>
-      <body name="base" pos="0 0 1"><geom type="mesh" mesh="cube" density="1000"/>
+      <body name="base" pos="0 0 1"><joint name="root_joint" type="hinge" limited="true" range="0 0"/>
+        <geom type="mesh" mesh="cube" density="1000"/>
         <body name="arm" pos="0.3 0 0">
           <joint name="locked" type="hinge" axis="0 1 0" limited="true" range="0 0"/>
           <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.02" density="1000"/>
@@ -319,7 +322,8 @@ def test_an_mjcf_mesh_path_from_upstreams_train_folder_and_a_locked_joint_load(t
     opts.fix_base_link = True
     with asset_paths_from(str(runs_in)):  # "../assets" from isaacgymenvs/ is tmp_path/assets
         asset = gym.load_asset(sim, str(runs_in / "written"), "robot.xml", opts)
-    assert gym.get_asset_dof_count(asset) == 1
+        floating = gym.load_asset(sim, str(runs_in / "written"), "robot.xml", gymapi.AssetOptions())
+    assert gym.get_asset_dof_count(asset) == 1 and gym.get_asset_dof_count(floating) == 1
     env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 1)
     gym.create_actor(env, asset, gymapi.Transform(), "robot", 0, 0)
     gym.prepare_sim(sim)

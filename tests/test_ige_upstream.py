@@ -13,8 +13,9 @@ import torch
 from conftest import IGE, needs_ige
 
 pytestmark = needs_ige
+# Trifinger and ShadowHandOpenAI_FF turn domain randomisation on (task.randomize) in their YAMLs
 TASKS = ["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance", "Quadcopter", "FrankaCabinet", "FrankaCubeStack",
-         "ShadowHand", "AllegroHand"]  # fmt: skip
+         "ShadowHand", "AllegroHand", "Trifinger", "ShadowHandOpenAI_FF", "Ingenuity"]  # fmt: skip
 _built = {}
 
 
@@ -55,11 +56,14 @@ def _reset_all(env):
     env.reset_buf[:] = 0
 
 
+STEPS = {"Trifinger": 10}  # its arena is 64 convex pieces: 0.5 s a step for 16 envs on 2 cores
+
+
 @pytest.mark.parametrize("name", TASKS)
 def test_builds_and_steps_random_actions(name):
     env = task(name)
     env.reset()
-    for _ in range(50):
+    for _ in range(STEPS.get(name, 50)):
         obs, rew, done, _ = env.step(2 * torch.rand(env.num_envs, env.num_actions) - 1)
     assert obs["obs"].shape == (16, env.num_obs)
     assert torch.isfinite(obs["obs"]).all() and torch.isfinite(rew).all()

@@ -155,6 +155,28 @@ def check_step(params: SimParams) -> None:
 
 
 @dataclass
+class VhacdParams(Struct):
+    """Isaac Gym's V-HACD settings (``AssetOptions.vhacd_params``), read by V-HACD 4 (``vhacdx``):
+    ``resolution``, ``max_convex_hulls`` and ``max_num_vertices_per_ch`` are its own; the
+    V-HACD 2 settings it dropped (concavity, alpha, beta, downsampling, mode, pca, OpenCL,
+    min_volume_per_ch, project_hull_vertices) are kept and not read (docs/conventions.md)."""
+
+    resolution: int = 100000
+    max_convex_hulls: int = 64
+    max_num_vertices_per_ch: int = 64
+    concavity: float = 0.0
+    alpha: float = 0.05
+    beta: float = 0.05
+    convex_hull_downsampling: int = 4
+    plane_downsampling: int = 4
+    min_volume_per_ch: float = 0.0001
+    mode: int = 0
+    pca: int = 0
+    ocl_acceleration: bool = False
+    project_hull_vertices: bool = True
+
+
+@dataclass
 class AssetOptions(Struct):
     fix_base_link: bool = False
     default_dof_drive_mode: DofDriveMode = DOF_MODE_NONE
@@ -173,6 +195,7 @@ class AssetOptions(Struct):
     override_com: bool = False
     override_inertia: bool = False
     vhacd_enabled: bool = False
+    vhacd_params: VhacdParams = field(default_factory=VhacdParams)
     slices_per_cylinder: int = 20
     enable_gyroscopic_forces: bool = True
     convex_decomposition_from_submeshes: bool = False

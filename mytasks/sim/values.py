@@ -183,6 +183,9 @@ IMAGE_DEPTH = 1
 IMAGE_SEGMENTATION = 2
 IMAGE_OPTICAL_FLOW = 3
 
+# What a find_* call returns for a name that is not there
+INVALID_HANDLE = -1
+
 MESH_NONE = 0
 MESH_COLLISION = 1
 MESH_VISUAL = 2

@@ -152,6 +152,8 @@ class Asset:
             # Isaac Gym keeps a fixed base as the actor's root body: only joints below it merge.
             # (Merging the base into the world too put the Franka's first joint at its base, 0.33 m low.)
             b.collapse_fixed_joints(joints_to_keep=[j for j, parent in enumerate(b.joint_parent) if parent == -1])
+        if opts.vhacd_enabled and self.kind != "procedural":
+            _decompose(b, opts.vhacd_params)
         if opts.replace_cylinder_with_capsule:
             cyl, cap = int(newton.GeoType.CYLINDER), int(newton.GeoType.CAPSULE)
             b.shape_type = [cap if int(t) == cyl else t for t in b.shape_type]
@@ -213,6 +215,20 @@ class Asset:
             name = _short(str(col["label"][a])) or (self.dof_names[dof] if dof >= 0 else f"actuator{a}")
             out.append((dof, name, props))
         return out
+
+
+def _decompose(b, params: gt.VhacdParams) -> None:
+    """``vhacd_enabled``: each collision mesh becomes the convex pieces V-HACD 4 finds (MuJoCo
+    collides a mesh as its convex hull, so a concave one, like Trifinger's arena, would be
+    solid). The pieces are kept beside the kernel cache, keyed by the mesh and the settings."""
+    import vhacdx  # noqa: F401  (trimesh's V-HACD, which Newton calls: a missing one is named here)
+    import warp as wp
+
+    wp.init()
+    cache = os.path.join(wp.config.kernel_cache_dir, "vhacd")
+    b.approximate_meshes("vhacd", raise_on_failure=True, keep_visual_shapes=True, cache_dir=cache,
+                         resolution=int(params.resolution), maxConvexHulls=int(params.max_convex_hulls),
+                         maxNumVerticesPerCH=int(params.max_num_vertices_per_ch))  # fmt: skip
 
 
 def _body_properties(b, i: int, no_gravity: bool) -> gt.RigidBodyProperties:
@@ -295,20 +311,34 @@ _LOCKED_RANGE = 1e-6  # [rad] or [m]: the span given to a joint whose range is o
 
 def _mjcf_without_world_geoms(path: str) -> str:
     """The file (as XML text) without what sits directly under ``<worldbody>`` besides bodies,
-    and with a joint range of a single point (``range="0 0"``, which Isaac Gym takes as a locked
-    joint and MuJoCo's compiler refuses) given a span of ``_LOCKED_RANGE``: the joint stays a DOF,
-    held at that point by its limit."""
+    with only a free joint on those bodies (``_root_joints_as_isaac_gym``), and with a joint
+    range of a single point (``range="0 0"``, which Isaac Gym takes as a locked joint and
+    MuJoCo's compiler refuses) given a span of ``_LOCKED_RANGE``: the joint stays a DOF, held at
+    that point by its limit."""
     tree = _mjcf_tree(path)
     world = tree.getroot().find("worldbody")
     if world is not None:
         for child in list(world):
             if child.tag != "body":
                 world.remove(child)
+            else:
+                _root_joints_as_isaac_gym(child)
     for joint in tree.getroot().iter("joint"):
         bounds = (joint.get("range") or "").split()
         if len(bounds) == 2 and float(bounds[0]) == float(bounds[1]):
             joint.set("range", f"{bounds[0]} {float(bounds[0]) + _LOCKED_RANGE!r}")
     return ET.tostring(tree.getroot(), encoding="unicode")
+
+
+def _root_joints_as_isaac_gym(body) -> None:
+    """An actor's root body joins the world by a free joint or none (``fix_base_link``): Isaac
+    Gym's importer keeps no other joint of it. Ingenuity's chassis has a locked hinge there, and
+    the task expects 4 DOFs, not 5. Such joints are dropped and the root floats."""
+    dropped = [j for j in body.findall("joint") if j.get("type") != "free"]
+    for joint in dropped:
+        body.remove(joint)
+    if dropped and body.find("freejoint") is None and not body.findall("joint"):
+        ET.SubElement(body, "freejoint")
 
 
 def _mjcf_joint_names(path: str) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ Method names, arguments and return values follow Isaac Gym (see
 from __future__ import annotations
 
 import os
+from copy import deepcopy
 
 import numpy as np
 
@@ -56,13 +57,20 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
         sim.envs.clear()
 
     def get_sim_params(self, sim: Sim) -> gt.SimParams:
-        return sim.params
+        return deepcopy(sim.params)  # a copy, as Isaac Gym's: it takes effect through set_sim_params
 
     def set_sim_params(self, sim: Sim, params: gt.SimParams) -> None:
         check_step(params)
         if sim.world is not None and params.substeps != sim.params.substeps:
             raise RuntimeError("substeps cannot change after prepare_sim (the step graph is captured)")
-        sim.params = params
+        if sim.world is not None and tuple(params.gravity) != tuple(sim.params.gravity):
+            import newton
+
+            sim.world.model.set_gravity(tuple(params.gravity))
+            sim.world.solver.notify_model_changed(newton.ModelFlags.MODEL_PROPERTIES)
+        sim.params = deepcopy(params)
+        if sim.world is not None:
+            sim.world.params = sim.params
 
     def add_ground(self, sim: Sim, params: gt.PlaneParams) -> None:
         sim.ground = params
@@ -110,10 +118,10 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
         self._world(sim).set_state(state)
 
     def get_frame_count(self, sim: Sim) -> int:
-        return self._world(sim)._steps
+        return sim.world._steps if sim.world is not None else 0  # no frame before prepare_sim
 
     def get_sim_time(self, sim: Sim) -> float:
-        return self._world(sim)._steps * sim.params.dt
+        return sim.world._steps if sim.world is not None else 0  # no frame before prepare_sim * sim.params.dt
 
     @staticmethod
     def _world(sim: Sim):

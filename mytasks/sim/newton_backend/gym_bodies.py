@@ -11,6 +11,7 @@ from __future__ import annotations
 from copy import deepcopy
 
 from mytasks.sim import types as gt
+from mytasks.sim.newton_backend import scaling
 from mytasks.sim.newton_backend.assets import Asset, ForceSensor, Procedural
 from mytasks.sim.newton_backend.gymtorch import TensorHandle, _tensor
 
@@ -99,15 +100,40 @@ class BodyCalls:
         return [deepcopy(p) for p in env.actors[actor].body_props]
 
     def set_actor_rigid_body_properties(self, env, actor: int, props, recomputeInertia: bool = False) -> bool:
+        """``recomputeInertia``: a body whose mass changes while its inertia is given as it was
+        keeps its mass distribution (the inertia scales with the mass), as Isaac Gym's does."""
         a = env.actors[actor]
         if len(props) != a.asset.body_count:
             raise ValueError(f"{len(props)} rigid body properties for an actor with {a.asset.body_count} bodies")
-        a.body_props = [deepcopy(p) for p in props]
+        new = [deepcopy(p) for p in props]
+        if recomputeInertia:
+            for p, old in zip(new, a.body_props, strict=True):
+                same_inertia = (p.inertia.to_numpy() == old.inertia.to_numpy()).all()
+                if old.mass > 0 and p.mass != old.mass and same_inertia:
+                    p.inertia = gt.Mat33.from_numpy(old.inertia.to_numpy() * (p.mass / old.mass))
+        a.body_props = new
         world = env._sim.world
         if world is not None:
             world.bodies.write_properties([a])
             world.notify_properties_changed(bodies=True)
         return True
+
+    def set_actor_scale(self, env, actor: int, scale: float) -> bool:
+        """The actor larger or smaller as a whole (``scaling.py``), before ``prepare_sim``."""
+        a = env.actors[actor]
+        scale = float(scale)
+        if env._sim.world is not None:
+            raise RuntimeError("set_actor_scale after prepare_sim: the Newton backend scales actors before it "
+                               "(IsaacGymEnvs' randomisation does with setup_only: True)")  # fmt: skip
+        if scale <= 0:
+            raise ValueError(f"set_actor_scale({scale:g}): a scale must be positive")
+        scaling.check_scalable(a, scale)
+        scaling.scale_body_properties(a, scale)
+        a.scale = scale
+        return True
+
+    def get_actor_scale(self, env, actor: int) -> float:
+        return env.actors[actor].scale
 
     def get_rigid_handle(self, env, actor_name: str, body_name: str) -> int:
         for a in env.actors:

@@ -33,6 +33,7 @@ class Actor:
     shape_offset: int  # first shape within the env
     tendon_props: list[gt.TendonProperties] = field(default_factory=list)
     body_colors: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # set_rigid_body_color
+    scale: float = 1.0  # set_actor_scale (scaling.py)
 
     @property
     def self_collisions(self) -> bool:

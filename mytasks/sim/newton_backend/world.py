@@ -18,6 +18,7 @@ from mytasks.sim.newton_backend.cameras import Cameras
 from mytasks.sim.newton_backend.dynamics import Dynamics
 from mytasks.sim.newton_backend.gym_bodies import write_body_colors
 from mytasks.sim.newton_backend.runtime import finish_compiling
+from mytasks.sim.newton_backend.scaling import write_scales
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
 from mytasks.sim.newton_backend.stiffness import set_contact_softness, settle_substeps
@@ -57,6 +58,7 @@ class World:
         self.write_dof_properties(actors)
         self.write_shape_properties(actors)
         self.bodies.write_properties(actors)
+        write_scales(self, actors)
         tendons.write_to_model(self, actors)
         write_body_colors(self, actors)
         self._write_poses()

@@ -18,7 +18,8 @@ Buffers (on ``self.device``), N = ``num_envs``
     step; ``timeout_buf``, ``progress_buf``, ``randomize_buf`` (N,) int64 zeros; ``extras`` dict.
 
 ``step(actions)``, actions (N, num_actions) float32 on any device
-    1. clamp to ±``clipActions``; 2. ``pre_physics_step(actions)``; 3. ``controlFrequencyInv``
+    0. action noise, when domain randomisation set one (``randomization.py``); 1. clamp to
+    ±``clipActions``; 2. ``pre_physics_step(actions)``; 3. ``controlFrequencyInv``
     times ``simulate`` (rendering first when ``force_render``); 4. ``fetch_results`` on a CPU
     pipeline; 5. ``post_physics_step()`` — the task advances ``progress_buf``, resets the envs
     flagged on the previous step, computes observations, reward and ``reset_buf``;
@@ -26,7 +27,7 @@ Buffers (on ``self.device``), N = ``num_envs``
     done (``nonfinite.py``; counted for the learner, never passed on; ``nonfinite_buf`` holds
     this step's mask, which play reads); 7. ``timeout_buf =
     (progress_buf >= max_episode_length - 1) & (reset_buf != 0)``, false for blown-up envs;
-    8. ``extras["time_outs"] = timeout_buf``; 9. obs clamped to ±``clipObservations``;
+    8. observation noise, when set; ``extras["time_outs"] = timeout_buf``; 9. obs clamped to ±``clipObservations``;
     10. a video recorder, when attached (``video.py``), takes its frame.
     Returns ``({"obs": obs[, "states": states]}, rew_buf, reset_buf, extras)`` on rl_device.
     An env flagged done in one step starts its new episode in the next ``post_physics_step``
@@ -52,6 +53,7 @@ from gymnasium import spaces
 from mytasks.sim import gymapi
 from mytasks.tasks.base import snapshot, viewing
 from mytasks.tasks.base.nonfinite import NonFiniteGuard
+from mytasks.tasks.base.randomization import DomainRandomization
 from mytasks.utils.cuda_graph import GraphedCall
 from mytasks.utils.errors import UserError
 from mytasks.utils.schema import did_you_mean
@@ -63,7 +65,7 @@ def _finite(value, default: float = math.inf) -> float:
     return default if value is None else float(value)
 
 
-class VecTask:
+class VecTask(DomainRandomization):
     def __init__(self, config: dict, rl_device: str, sim_device: str, graphics_device_id: int,
                  headless: bool, virtual_screen_capture: bool = False, force_render: bool = False):  # fmt: skip
         self.cfg = config
@@ -107,6 +109,8 @@ class VecTask:
         self.physics_engine = getattr(gymapi, _ENGINES[engine])
         self.sim_params = self._parse_sim_params(self.cfg["sim"])
         self.gym = gymapi.acquire_gym()
+        self.sim_initialized = False  # until prepare_sim: setup_only randomisations apply
+        self.init_randomization()
         self.create_sim()
         self.gym.prepare_sim(self.sim)
         self.sim_initialized = True
@@ -204,7 +208,10 @@ class VecTask:
         raise NotImplementedError
 
     def step(self, actions: torch.Tensor):
-        action_tensor = torch.clamp(actions.to(self.device), -self.clip_actions, self.clip_actions)
+        actions = actions.to(self.device)
+        if self.dr_randomizations.get("actions"):
+            actions = self.dr_randomizations["actions"]["noise_lambda"](actions)
+        action_tensor = torch.clamp(actions, -self.clip_actions, self.clip_actions)
         self.pre_physics_step(action_tensor)
         for _ in range(self.control_freq_inv):
             if self.force_render:
@@ -217,6 +224,8 @@ class VecTask:
         states = self.states_buf if self.num_states > 0 else None
         self.nonfinite_buf = blown = self.nonfinite.apply(self.obs_buf, states, self.rew_buf, self.reset_buf)
         self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1) & (self.reset_buf != 0) & ~blown
+        if self.dr_randomizations.get("observations"):
+            self.obs_buf = self.dr_randomizations["observations"]["noise_lambda"](self.obs_buf)
         self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
         self._fill_obs_dict()
         if self.recorder is not None:
