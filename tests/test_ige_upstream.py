@@ -13,9 +13,10 @@ import torch
 from conftest import IGE, needs_ige
 
 pytestmark = needs_ige
-# Trifinger and ShadowHandOpenAI_FF turn domain randomisation on (task.randomize) in their YAMLs
+# Trifinger and ShadowHandOpenAI_FF turn domain randomisation on (task.randomize) in their YAMLs;
+# HumanoidAMP imports OpenAI gym's spaces and uses np.Inf, which NumPy 2 removed
 TASKS = ["Cartpole", "Ant", "Humanoid", "Anymal", "BallBalance", "Quadcopter", "FrankaCabinet", "FrankaCubeStack",
-         "ShadowHand", "AllegroHand", "Trifinger", "ShadowHandOpenAI_FF", "Ingenuity"]  # fmt: skip
+         "ShadowHand", "AllegroHand", "Trifinger", "ShadowHandOpenAI_FF", "Ingenuity", "HumanoidAMP"]  # fmt: skip
 _built = {}
 
 

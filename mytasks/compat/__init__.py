@@ -10,7 +10,8 @@ Isaac Gym. Nothing is aliased until ``enable()`` is called (importing a mytasks 
 Served: ``isaacgym.gymapi`` and ``isaacgym.gymtorch`` (the engine chosen by
 ``mytasks.sim.select_backend``), ``isaacgym.gymutil``, ``isaacgym.terrain_utils``, ``isaacgym.torch_utils``,
 ``isaacgymenvs.tasks.base.vec_task``, ``isaacgymenvs.utils.torch_jit_utils`` and
-``isaacgymenvs.make`` (IsaacGymEnvs' way to build a task in a script). A real Isaac
+``isaacgymenvs.make`` (IsaacGymEnvs' way to build a task in a script), and ``gym`` (its spaces)
+as gymnasium where OpenAI gym is not installed. A real Isaac
 Gym installed in this environment is never shadowed: importing this module then fails with
 one line saying so (use Isaac Gym directly, or ``physics_engine=physx`` in ``train.py``).
 """
@@ -102,6 +103,16 @@ def make(seed: int, task: str, num_envs: int, sim_device: str, rl_device: str, g
     return make_task(cfg, headless=headless)
 
 
+def _numpy_1_names() -> None:
+    """NumPy 2 removed aliases IsaacGymEnvs' code uses (``np.Inf`` in its VecTask, HumanoidAMP and
+    the DeXtreme tasks, ``np.float_``); they are given back, naming what NumPy 2 calls them."""
+    import numpy as np
+
+    for old, new in (("Inf", np.inf), ("NaN", np.nan), ("float_", np.float64), ("complex_", np.complex128)):
+        if old not in vars(np):
+            setattr(np, old, new)
+
+
 def _install() -> None:
     from mytasks import sim
     from mytasks.sim import gymutil, terrain_utils
@@ -132,3 +143,11 @@ def _install() -> None:
     sys.modules["isaacgym"] = isaacgym
     sys.modules["isaacgymenvs.tasks.base.vec_task"] = vec_task
     sys.modules["isaacgymenvs.utils.torch_jit_utils"] = torch_jit_utils
+    _numpy_1_names()
+    if "gym" not in sys.modules and importlib.util.find_spec("gym") is None:
+        # OpenAI gym, whose spaces IsaacGymEnvs imports (HumanoidAMP, the DeXtreme tasks): its
+        # successor gymnasium serves them, where gym itself is not installed.
+        import gymnasium
+
+        sys.modules["gym"] = gymnasium
+        sys.modules["gym.spaces"] = gymnasium.spaces

@@ -57,6 +57,9 @@ class CheckoutTask(TaskSpec):
         from mytasks.sim import asset_paths_from
 
         task_class = self.load()
+        if kwargs.get("sim_device") == "cpu":
+            # with its index, as "cuda:0" comes: AllegroKuka reads int(sim_device.split(":")[1])
+            kwargs = {**kwargs, "sim_device": "cpu:0"}
         try:
             with asset_paths_from(self.sys_path[0]):  # relative paths, as from upstream's train.py folder
                 return task_class(**kwargs)
