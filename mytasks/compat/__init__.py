@@ -52,17 +52,20 @@ def installed() -> bool:
 _checkout: list[str] = []  # the checkout enable(checkout=) named, for isaacgymenvs.make
 
 
-def enable(checkout: str | None = None, *, tasks_path: str | None = None, utils_path: str | None = None) -> None:
+def enable(checkout: str | None = None, *, tasks_path: str | None = None, utils_path: str | None = None,
+           learning_path: str | None = None) -> None:
     """Installs the module names (again a no-op). ``checkout`` is an IsaacGymEnvs checkout or
     fork (as ``ige_root=`` takes it): its ``tasks`` modules then import as
     ``isaacgymenvs.tasks.<name>``, its ``utils`` modules as ``isaacgymenvs.utils.<name>``
-    (``torch_jit_utils`` stays mytasks'), and ``isaacgymenvs.make`` builds its tasks.
-    ``tasks_path`` and ``utils_path`` name those two folders one by one."""
+    (``torch_jit_utils`` stays mytasks'), its ``learning`` modules (rl-games agents) as
+    ``isaacgymenvs.learning.<name>``, and ``isaacgymenvs.make`` builds its tasks.
+    ``tasks_path``, ``utils_path`` and ``learning_path`` name those folders one by one."""
     if checkout is not None:
         from mytasks.compat.ige import find_package
 
         pkg = find_package(checkout)
         tasks_path, utils_path = os.path.join(pkg, "tasks"), os.path.join(pkg, "utils")
+        learning_path = os.path.join(pkg, "learning")
         _checkout[:] = [checkout]
     if not installed():
         existing = sys.modules.get("isaacgym")
@@ -74,7 +77,8 @@ def enable(checkout: str | None = None, *, tasks_path: str | None = None, utils_
                 "or physics_engine=physx with train.py"
             )
         _install()
-    for package, path in (("isaacgymenvs.tasks", tasks_path), ("isaacgymenvs.utils", utils_path)):
+    for package, path in (("isaacgymenvs.tasks", tasks_path), ("isaacgymenvs.utils", utils_path),
+                          ("isaacgymenvs.learning", learning_path)):  # fmt: skip
         module = sys.modules[package]
         if path is not None and os.path.isdir(path) and path not in module.__path__:
             module.__path__.insert(0, path)
@@ -131,10 +135,11 @@ def _install() -> None:
     for name, module in served.items():
         setattr(isaacgym, name.rsplit(".", 1)[1], module)
     packages = {n: _package(n) for n in ("isaacgymenvs", "isaacgymenvs.tasks", "isaacgymenvs.tasks.base",
-                                          "isaacgymenvs.utils")}  # fmt: skip
+                                          "isaacgymenvs.utils", "isaacgymenvs.learning")}  # fmt: skip
     packages["isaacgymenvs"].make = make
     packages["isaacgymenvs"].tasks = packages["isaacgymenvs.tasks"]
     packages["isaacgymenvs"].utils = packages["isaacgymenvs.utils"]
+    packages["isaacgymenvs"].learning = packages["isaacgymenvs.learning"]
     packages["isaacgymenvs.tasks"].base = packages["isaacgymenvs.tasks.base"]
     packages["isaacgymenvs.tasks.base"].vec_task = vec_task
     packages["isaacgymenvs.utils"].torch_jit_utils = torch_jit_utils

@@ -43,7 +43,8 @@ class CheckoutTask(TaskSpec):
         pkg = self.sys_path[0]
         from mytasks import compat
 
-        compat.enable(tasks_path=os.path.join(pkg, "tasks"), utils_path=os.path.join(pkg, "utils"))
+        compat.enable(tasks_path=os.path.join(pkg, "tasks"), utils_path=os.path.join(pkg, "utils"),
+                      learning_path=os.path.join(pkg, "learning"))
         vec_task_changes(pkg)
         module, _, name = self.target.partition(":")
         try:

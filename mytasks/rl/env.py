@@ -11,8 +11,11 @@ with compile_deferred():  # the first import of rl-games' env registry, which im
 
 
 def env_info(task) -> dict:
-    """What rl-games asks of an env before it builds its networks: the spaces."""
+    """What rl-games asks of an env before it builds its networks: the spaces (an AMP task's
+    ``amp_observation_space`` too)."""
     info = {"action_space": task.action_space, "observation_space": task.observation_space}
+    if hasattr(task, "amp_observation_space"):  # as IsaacGymEnvs' RLGPUEnv hands it to the AMP agent
+        info["amp_observation_space"] = task.amp_observation_space
     if getattr(task, "num_states", 0) > 0:
         info["state_space"] = task.state_space
     return info

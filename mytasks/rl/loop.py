@@ -245,7 +245,8 @@ class TrainLoop:
             return False
         mean_rewards = self.game_rewards.get_mean()
         mean_lengths = self.game_lengths.get_mean()
-        mean_shaped = self.game_shaped_rewards.get_mean()
+        shaped = self.game_shaped_rewards  # an agent older than rl-games 1.6.5 (IsaacGymEnvs' AMP) keeps none
+        mean_shaped = shaped.get_mean() if shaped.current_size > 0 else mean_rewards
         self.mean_rewards = float(mean_rewards[0])
         for name, value in (("rewards", mean_rewards[0]), ("shaped_rewards", mean_shaped[0]),
                             ("episode_lengths", mean_lengths)):  # fmt: skip

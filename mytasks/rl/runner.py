@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from mytasks.rl import checkpoints
+from mytasks.rl import checkout_agents, checkpoints
 from mytasks.rl.env import hand_over
 from mytasks.utils.errors import UserError
 
@@ -103,8 +103,11 @@ def _agent_class(algo: str):
         from rl_games.algos_torch.sac_agent import SACAgent
 
         return SACAgent
-    raise UserError(f"train.params.algo.name {algo!r} is not an rl-games algorithm mytasks builds; "
-                    "use a2c_continuous, a2c_discrete or sac")  # fmt: skip
+    if algo in checkout_agents.ALGOS:
+        return checkout_agents.agent_class(algo)
+    raise UserError(f"train.params.algo.name {algo!r} is not an rl-games algorithm mytasks builds; use "
+                    f"a2c_continuous, a2c_discrete or sac (or, from an IsaacGymEnvs checkout, "
+                    f"{', '.join(checkout_agents.ALGOS)})")  # fmt: skip
 
 
 def _player_class(algo: str):
@@ -112,6 +115,8 @@ def _player_class(algo: str):
 
     classes = {"a2c_continuous": players.PpoPlayerContinuous, "a2c_discrete": players.PpoPlayerDiscrete,
                "sac": players.SACPlayer}  # fmt: skip
+    if algo in checkout_agents.ALGOS:
+        return checkout_agents.player_class(algo)
     _agent_class(algo)  # an unknown name is the same line as in training
     return classes[algo]
 
@@ -181,6 +186,13 @@ def _set_sigma(model, sigma) -> None:
 def train(task, params: dict, observer, options, state: dict | None = None, sigma: str = ""):
     """Trains on ``task`` with rl-games' PPO in mytasks' loop (``loop.py``), from ``state`` (a
     loaded checkpoint) when given; returns the agent."""
+    config = params["config"]
+    amp = config.get("amp_minibatch_size")
+    if amp is not None and int(amp) > config["minibatch_size"]:  # the AMP agent asserts this
+        horizon = int(config["horizon_length"])
+        raise UserError(f"train.params.config.amp_minibatch_size {amp} is larger than the minibatch of "
+                        f"{config['minibatch_size']} ({config['num_actors']} envs x horizon_length {horizon}); "
+                        f"train at least {math.ceil(int(amp) / horizon)} envs or lower amp_minibatch_size")  # fmt: skip
     with quiet(options.verbose):
         agent = Setup(params, observer, task=task).create_agent()
         if state is not None:
