@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 
-from mytasks.rl.loop import TrainLoop
 from mytasks.utils.errors import UserError
 
 ALGOS = ("amp_continuous",)
@@ -64,6 +63,9 @@ class _EpochOfADict:
 
 
 def agent_class(algo: str):
+    # rl-games' modules are imported once mytasks.rl.env has imported its env registry (dynamo.py)
+    from mytasks.rl.loop import TrainLoop
+
     _register_models()
     amp = _learning("amp_continuous")
     return type("AMPAgent", (_EpochOfADict, TrainLoop, amp.AMPAgent), {})
