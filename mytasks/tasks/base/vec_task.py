@@ -58,7 +58,7 @@ from mytasks.utils.cuda_graph import GraphedCall
 from mytasks.utils.errors import UserError
 from mytasks.utils.schema import did_you_mean
 
-_ENGINES = {"newton": "SIM_NEWTON", "physx": "SIM_PHYSX", "flex": "SIM_FLEX"}
+_ENGINES = {"newton": "SIM_NEWTON", "physx": "SIM_PHYSX"}  # Isaac Gym's Flex has no counterpart
 
 
 def _finite(value, default: float = math.inf) -> float:
