@@ -13,6 +13,7 @@ import torch
 from mytasks.sim import gymapi, gymtorch
 from mytasks.tasks.base import randomization
 from mytasks.tasks.base.vec_task import VecTask
+from mytasks.utils.errors import UserError
 from mytasks.utils.paths import ASSETS_DIR
 
 SIDE, MASS, G, DT = 0.2, 8.0, 9.81, 0.01
@@ -244,5 +245,12 @@ def test_schedules_buckets_and_distributions():
     assert 0.1 <= draws.min() and draws.max() <= 10 and abs(np.median(np.log10(draws))) < 0.05
     buckets = _uniform(0.0, 1.0, num_buckets=4)
     assert list(randomization.bucketed(np.array([0.1, 0.3, 0.55, 0.99]), buckets)) == [0.0, 0.25, 0.5, 0.75]
-    with pytest.raises(ValueError, match="distribution 'normal'"):
+    with pytest.raises(UserError, match="distribution 'normal'"):
         randomization.samples({"range": [0, 1], "operation": "additive", "distribution": "normal"}, 1, 0)
+
+
+def test_a_misspelt_actor_or_field_is_one_line_naming_what_there_is():
+    with pytest.raises(UserError, match=r"actor_params\.bx: env 0 has no actor named 'bx' \(its actors: box\)"):
+        Probe({"actor_params": {"bx": {"rigid_body_properties": {"mass": _uniform(0.5, 1.5)}}}}, num_envs=2)
+    with pytest.raises(UserError, match=r"actor_params\.box\.rigid_shape_properties: no 'frictoin'; its fields: "):
+        Probe({"actor_params": {"box": {"rigid_shape_properties": {"frictoin": _uniform(0.5, 1.5)}}}}, num_envs=2)

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from mytasks.sim import gymapi
+from mytasks.utils.errors import UserError
 
 
 def _schedule(params: dict, step: int) -> float:
@@ -78,7 +79,7 @@ def samples(params: dict, shape, step: int) -> np.ndarray:
         return np.exp(np.random.uniform(np.log(low), np.log(high), shape))
     if distribution == "uniform":
         return np.random.uniform(low, high, shape)
-    raise ValueError(f"randomization distribution {distribution!r}: use gaussian, uniform or loguniform")
+    raise UserError(f"randomization distribution {distribution!r}: use gaussian, uniform or loguniform")
 
 
 def bucketed(value, params: dict):
@@ -100,7 +101,7 @@ def _combine(original, sample, operation: str):
         return original * sample
     if operation == "additive":
         return original + sample
-    raise ValueError(f"randomization operation {operation!r}: use additive or scaling")
+    raise UserError(f"randomization operation {operation!r}: use additive or scaling")
 
 
 def randomize_attribute(prop, original, attr: str, params: dict, step: int) -> None:
@@ -109,7 +110,7 @@ def randomize_attribute(prop, original, attr: str, params: dict, step: int) -> N
     operation = params["operation"]
     if isinstance(prop, gymapi.SimParams):
         if attr != "gravity":
-            raise ValueError(f"randomization_params.sim_params.{attr}: only gravity is randomised")
+            raise UserError(f"randomization_params.sim_params.{attr}: only gravity is randomised")
         draw = samples(params, 3, step)
         g = original["gravity"]
         axes = zip((g.x, g.y, g.z), draw, strict=True)
@@ -154,9 +155,17 @@ def _noise(params: dict, step: int):
             corr = state["corr"] * (state["hi_corr"] - state["lo_corr"]) + state["lo_corr"]
             return combine(t, corr + torch.rand_like(t) * (state["hi"] - state["lo"]) + state["lo"])
     else:
-        raise ValueError(f"randomization distribution {params['distribution']!r} for noise: use gaussian or uniform")
+        raise UserError(f"randomization distribution {params['distribution']!r} for noise: use gaussian or uniform")
     state["noise_lambda"] = noise
     return state
+
+
+def _fields(prop) -> tuple[str, ...]:
+    """The attributes a property (a struct, a list of them, or a DOF or tendon array) has."""
+    if isinstance(prop, np.ndarray):
+        return prop.dtype.names or ()
+    first = prop[0] if isinstance(prop, list) and prop else prop
+    return tuple(vars(first)) if not isinstance(first, list) else ()
 
 
 def _original(prop):
@@ -177,7 +186,7 @@ class DomainRandomization:
         self.first_randomization = True
         self.original_props: dict = {}
         self.dr_randomizations: dict = {}
-        self.actor_params_generator = None
+        self.actor_params_generator = None  # IsaacGymEnvs' names, which its tasks may set or read
         self.extern_actor_params = {i: None for i in range(self.num_envs)}
         self.last_step = -1
         self.last_rand_step = -1
@@ -226,6 +235,11 @@ class DomainRandomization:
     def _randomize_actor(self, env_id: int, actor: str, properties: dict) -> None:
         env = self.envs[env_id]
         handle = self.gym.find_actor_handle(env, actor)
+        if handle < 0:
+            count = self.gym.get_actor_count(env)
+            names = ", ".join(self.gym.get_actor_name(env, h) for h in range(count))
+            raise UserError(f"randomization_params.actor_params.{actor}: env {env_id} has no actor named "
+                             f"{actor!r} (its actors: {names})")  # fmt: skip
         accessors = self._properties()
         for name, attrs in properties.items():
             if name == "color":
@@ -239,10 +253,15 @@ class DomainRandomization:
                     self.gym.set_actor_scale(env, handle, _combine(1.0, draw, attrs["operation"]))
                 continue
             if name not in accessors:
-                raise ValueError(f"randomization_params.actor_params.{actor}.{name}: use one of "
+                raise UserError(f"randomization_params.actor_params.{actor}.{name}: use one of "
                                  f"{', '.join([*accessors, 'scale', 'color'])}")  # fmt: skip
             get, put = accessors[name]
             prop = get(env, handle)
+            fields = _fields(prop)
+            unknown = [a for a in attrs if a not in fields]
+            if unknown and fields:
+                raise UserError(f"randomization_params.actor_params.{actor}.{name}: no {unknown[0]!r}; its fields: "
+                                f"{', '.join(fields)}")  # fmt: skip
             key = (env_id, actor, name)
             if key not in self.original_props:
                 self.original_props[key] = _original(prop)
