@@ -80,7 +80,8 @@ def test_pendulum_small_angle_period():
 
 
 def test_free_fall_and_root_state_layout():
-    """A floating body with no ground falls z = z0 - g t² / 2; the root quaternion is x, y, z, w."""
+    """A floating body with no ground falls z = z0 - g t² / 2; the root quaternion is x, y, z, w;
+    the frame count and sim time are the steps taken and the seconds they span."""
     q = gymapi.Quat.from_axis_angle(gymapi.Vec3(0, 0, 1), math.pi / 2)
     pose = gymapi.Transform(gymapi.Vec3(0.0, 0.0, 5.0), q)
     gym, sim, _, _ = build_cartpole(2, fixed=False, ground=False, dt=0.01, substeps=2, pose_fn=lambda i: pose)
@@ -94,6 +95,7 @@ def test_free_fall_and_root_state_layout():
     gym.refresh_actor_root_state_tensor(sim)
     h, n = 0.005, 2 * steps  # substep length and count
     t = n * h
+    assert gym.get_frame_count(sim) == steps and gym.get_sim_time(sim) == pytest.approx(t)
     # Semi-implicit Euler (MuJoCo's) lands exactly on z0 - g h² n (n + 1) / 2, within g h t / 2
     # of the continuous answer z0 - g t² / 2.
     assert root[0, 2].item() == pytest.approx(5.0 - 9.81 * h * h * n * (n + 1) / 2, abs=1e-4)

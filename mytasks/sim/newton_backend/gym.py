@@ -121,7 +121,7 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
         return sim.world._steps if sim.world is not None else 0  # no frame before prepare_sim
 
     def get_sim_time(self, sim: Sim) -> float:
-        return sim.world._steps if sim.world is not None else 0  # no frame before prepare_sim * sim.params.dt
+        return self.get_frame_count(sim) * sim.params.dt
 
     @staticmethod
     def _world(sim: Sim):
