@@ -129,33 +129,30 @@ def randomize_attribute(prop, original, attr: str, params: dict, step: int) -> N
 
 
 def _noise(params: dict, step: int):
-    """The noise function of ``observations`` or ``actions`` and the draw it keeps."""
+    """The noise function of ``observations`` or ``actions`` (``noise_lambda``) and what it draws
+    from: ``offset + scale * draw`` per element, with a gaussian's ``(mean, std)`` or a uniform's
+    ``(low, high)``, plus a correlated part drawn (from a normal distribution, as IsaacGymEnvs
+    does for both) at the first call and kept."""
     operation = params["operation"]
     combine = operator.add if operation == "additive" else operator.mul
-    low, high = params["range"]
-    low_c, high_c = params.get("range_correlated", [0.0, 0.0])
+    spread, correlated = params["range"], params.get("range_correlated", [0.0, 0.0])
     if params["distribution"] == "gaussian":
-        mean, std = _scheduled_gaussian(low, high, params, step, operation)
-        mean_c, std_c = _scheduled_gaussian(low_c, high_c, params, step, operation)
-        state = {"mu": mean, "var": std, "mu_corr": mean_c, "var_corr": std_c, "corr": None}
-
-        def noise(t: torch.Tensor) -> torch.Tensor:
-            if state["corr"] is None:
-                state["corr"] = torch.randn_like(t)
-            corr = state["corr"] * state["var_corr"] + state["mu_corr"]
-            return combine(t, corr + torch.randn_like(t) * state["var"] + state["mu"])
+        (offset, scale), (offset_c, scale_c) = (_scheduled_gaussian(*r, params, step, operation)
+                                                for r in (spread, correlated))  # fmt: skip
+        draw = torch.randn_like
     elif params["distribution"] == "uniform":
-        low, high = _scheduled(low, high, params, step, operation)
-        low_c, high_c = _scheduled(low_c, high_c, params, step, operation)
-        state = {"lo": low, "hi": high, "lo_corr": low_c, "hi_corr": high_c, "corr": None}
-
-        def noise(t: torch.Tensor) -> torch.Tensor:
-            if state["corr"] is None:
-                state["corr"] = torch.randn_like(t)
-            corr = state["corr"] * (state["hi_corr"] - state["lo_corr"]) + state["lo_corr"]
-            return combine(t, corr + torch.rand_like(t) * (state["hi"] - state["lo"]) + state["lo"])
+        (offset, high), (offset_c, high_c) = (_scheduled(*r, params, step, operation) for r in (spread, correlated))
+        scale, scale_c = high - offset, high_c - offset_c
+        draw = torch.rand_like
     else:
         raise UserError(f"randomization distribution {params['distribution']!r} for noise: use gaussian or uniform")
+    state = {"offset": offset, "scale": scale, "offset_corr": offset_c, "scale_corr": scale_c, "corr": None}
+
+    def noise(t: torch.Tensor) -> torch.Tensor:
+        if state["corr"] is None:
+            state["corr"] = torch.randn_like(t)
+        return combine(t, state["corr"] * scale_c + offset_c + draw(t) * scale + offset)
+
     state["noise_lambda"] = noise
     return state
 
@@ -164,8 +161,9 @@ def _fields(prop) -> tuple[str, ...]:
     """The attributes a property (a struct, a list of them, or a DOF or tendon array) has."""
     if isinstance(prop, np.ndarray):
         return prop.dtype.names or ()
-    first = prop[0] if isinstance(prop, list) and prop else prop
-    return tuple(vars(first)) if not isinstance(first, list) else ()
+    if isinstance(prop, list):
+        return tuple(vars(prop[0])) if prop else ()
+    return tuple(vars(prop))
 
 
 def _original(prop):
