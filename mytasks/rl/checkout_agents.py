@@ -12,6 +12,7 @@ the agent's own.
 from __future__ import annotations
 
 import importlib
+import math
 
 from mytasks.utils.errors import UserError
 
@@ -62,7 +63,17 @@ class _EpochOfADict:
         self._log_train_info(self._epoch_info, frame)
 
 
-def agent_class(algo: str):
+def check(config: dict) -> None:
+    """What the AMP agent asserts of its config, said in one line before it is built."""
+    amp, minibatch = config.get("amp_minibatch_size"), config["minibatch_size"]
+    if amp is not None and int(amp) > minibatch:
+        horizon = int(config["horizon_length"])
+        raise UserError(f"train.params.config.amp_minibatch_size {amp} is larger than the minibatch of {minibatch} "
+                        f"({config['num_actors']} envs x horizon_length {horizon}); train at least "
+                        f"{math.ceil(int(amp) / horizon)} envs or lower amp_minibatch_size")  # fmt: skip
+
+
+def agent_class():
     # rl-games' modules are imported once mytasks.rl.env has imported its env registry (dynamo.py)
     from mytasks.rl.loop import TrainLoop
 
@@ -79,6 +90,6 @@ class _PlayerOfADict:
         return super().get_action({"obs": obs}, is_deterministic)
 
 
-def player_class(algo: str):
+def player_class():
     _register_models()
     return type("AMPPlayer", (_PlayerOfADict, _learning("amp_players").AMPPlayerContinuous), {})

@@ -104,7 +104,7 @@ def _agent_class(algo: str):
 
         return SACAgent
     if algo in checkout_agents.ALGOS:
-        return checkout_agents.agent_class(algo)
+        return checkout_agents.agent_class()
     raise UserError(f"train.params.algo.name {algo!r} is not an rl-games algorithm mytasks builds; use "
                     f"a2c_continuous, a2c_discrete or sac (or, from an IsaacGymEnvs checkout, "
                     f"{', '.join(checkout_agents.ALGOS)})")  # fmt: skip
@@ -116,7 +116,7 @@ def _player_class(algo: str):
     classes = {"a2c_continuous": players.PpoPlayerContinuous, "a2c_discrete": players.PpoPlayerDiscrete,
                "sac": players.SACPlayer}  # fmt: skip
     if algo in checkout_agents.ALGOS:
-        return checkout_agents.player_class(algo)
+        return checkout_agents.player_class()
     _agent_class(algo)  # an unknown name is the same line as in training
     return classes[algo]
 
@@ -136,8 +136,12 @@ class Setup:
         import random
 
         import numpy as np
+        from rl_games.algos_torch import torch_ext
+        from rl_games.common import a2c_common
         from rl_games.common.algo_observer import DefaultAlgoObserver
         from rl_games.common.tr_helpers import DefaultRewardsShaper
+
+        from mytasks.rl.summaries import Summaries
 
         self.params = params = copy.deepcopy(params)
         self.algo_name = params["algo"]["name"]
@@ -157,11 +161,6 @@ class Setup:
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
-        from rl_games.algos_torch import torch_ext
-        from rl_games.common import a2c_common
-
-        from mytasks.rl.summaries import Summaries
-
         torch_ext.safe_load = checkpoints.load  # any checkpoint rl-games reads itself loads safely too
         # rl-games opens tensorboardX's threaded writer, which hangs training for ever once its
         # thread dies on a full disk; the agent writes in its own thread instead (summaries.py).
@@ -186,13 +185,8 @@ def _set_sigma(model, sigma) -> None:
 def train(task, params: dict, observer, options, state: dict | None = None, sigma: str = ""):
     """Trains on ``task`` with rl-games' PPO in mytasks' loop (``loop.py``), from ``state`` (a
     loaded checkpoint) when given; returns the agent."""
-    config = params["config"]
-    amp = config.get("amp_minibatch_size")
-    if amp is not None and int(amp) > config["minibatch_size"]:  # the AMP agent asserts this
-        horizon = int(config["horizon_length"])
-        raise UserError(f"train.params.config.amp_minibatch_size {amp} is larger than the minibatch of "
-                        f"{config['minibatch_size']} ({config['num_actors']} envs x horizon_length {horizon}); "
-                        f"train at least {math.ceil(int(amp) / horizon)} envs or lower amp_minibatch_size")  # fmt: skip
+    if params["algo"]["name"] in checkout_agents.ALGOS:
+        checkout_agents.check(params["config"])
     with quiet(options.verbose):
         agent = Setup(params, observer, task=task).create_agent()
         if state is not None:
