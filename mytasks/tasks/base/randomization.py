@@ -225,12 +225,13 @@ class DomainRandomization:
                 for attr, attr_params in dr_params["sim_params"].items():
                     randomize_attribute(params, self.original_props["sim_params"], attr, attr_params, self.last_step)
                 self.gym.set_sim_params(self.sim, params)
+        accessors = self._properties()
         for actor, properties in dr_params.get("actor_params", {}).items():
             for env_id in env_ids:
-                self._randomize_actor(env_id, actor, properties)
+                self._randomize_actor(env_id, actor, properties, accessors)
         self.first_randomization = False
 
-    def _randomize_actor(self, env_id: int, actor: str, properties: dict) -> None:
+    def _randomize_actor(self, env_id: int, actor: str, properties: dict, accessors: dict) -> None:
         env = self.envs[env_id]
         handle = self.gym.find_actor_handle(env, actor)
         if handle < 0:
@@ -238,7 +239,6 @@ class DomainRandomization:
             names = ", ".join(self.gym.get_actor_name(env, h) for h in range(count))
             raise UserError(f"randomization_params.actor_params.{actor}: env {env_id} has no actor named "
                              f"{actor!r} (its actors: {names})")  # fmt: skip
-        accessors = self._properties()
         for name, attrs in properties.items():
             if name == "color":
                 for body in range(self.gym.get_actor_rigid_body_count(env, handle)):
