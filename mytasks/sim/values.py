@@ -5,6 +5,7 @@ the viewer's keys and events, image and mesh kinds, ``Vec3``, ``Quat``, ``Transf
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -32,6 +33,29 @@ class Struct:
         elif kind == "int" and not isinstance(value, int):
             value = _number(self, name, value, int)
         object.__setattr__(self, name, value)
+
+    # copies take the checked fields as they are: an actor's properties are copied per env, and
+    # through __setattr__ a copy of 4096 actors' shape lists cost about a second
+    def __copy__(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo: dict):
+        return _deep_copy(self)
+
+
+def _deep_copy(struct: Struct) -> Struct:
+    """A struct's fields are numbers, strings and other structs (a tree: no memo needed)."""
+    fields = struct.__dict__.copy()
+    for k, v in fields.items():
+        if isinstance(v, Struct):
+            fields[k] = _deep_copy(v)
+        elif not (v is None or isinstance(v, int | float | str)):
+            fields[k] = copy.deepcopy(v)
+    new = object.__new__(type(struct))
+    new.__dict__.update(fields)
+    return new
 
 
 def _number(struct, name: str, value, kind: type):

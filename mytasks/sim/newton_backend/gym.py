@@ -8,7 +8,7 @@ Method names, arguments and return values follow Isaac Gym (see
 from __future__ import annotations
 
 import os
-from copy import deepcopy
+from copy import copy, deepcopy
 
 import numpy as np
 
@@ -167,10 +167,10 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
         return asset.shape_count
 
     def get_asset_rigid_shape_properties(self, asset: Asset) -> list[gt.RigidShapeProperties]:
-        return [gt.RigidShapeProperties(**vars(s)) for s in asset.shape_properties]
+        return [copy(s) for s in asset.shape_properties]
 
     def set_asset_rigid_shape_properties(self, asset: Asset, props) -> bool:
-        asset.shape_properties = [gt.RigidShapeProperties(**vars(s)) for s in props]
+        asset.shape_properties = [copy(s) for s in props]
         return True
 
     # ------------------------------------------------------------------ envs and actors
@@ -279,11 +279,11 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
         return True
 
     def get_actor_rigid_shape_properties(self, env: Env, actor: int) -> list[gt.RigidShapeProperties]:
-        return [gt.RigidShapeProperties(**vars(s)) for s in env.actors[actor].shape_props]
+        return [copy(s) for s in env.actors[actor].shape_props]
 
     def set_actor_rigid_shape_properties(self, env: Env, actor: int, props) -> bool:
         a = env.actors[actor]
-        a.shape_props = [gt.RigidShapeProperties(**vars(s)) for s in props]
+        a.shape_props = [copy(s) for s in props]
         world = self._sim_of(env).world
         if world is not None:
             world.write_shape_properties([a])

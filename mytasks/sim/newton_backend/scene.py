@@ -129,10 +129,10 @@ class Sim:
             group=group,
             filter=filter_,
             dof_props=asset.dof_properties.copy(),
-            shape_props=[gt.RigidShapeProperties(**vars(s)) for s in asset.shape_properties],
             # Shared with the asset until set: the getters hand out copies and the setters put
-            # in copies, so an actor's body and tendon properties are never changed in place
-            # (a deep copy per actor was most of building 4096 envs).
+            # in copies, so an actor's shape, body and tendon properties are never changed in
+            # place (a copy per actor was most of building 4096 envs).
+            shape_props=asset.shape_properties,
             body_props=list(asset.body_properties),
             dof_offset=env.dof_count,
             body_offset=env.body_count,
