@@ -161,3 +161,18 @@ def test_a_gpu_index_beyond_the_machine_is_refused(monkeypatch):
         load_config(["sim_device=cuda:2"], config_dirs)
     cfg = load_config(["sim_device=cuda", "rl_device=cuda:1"], config_dirs)
     assert (cfg.sim_device, cfg.rl_device) == ("cuda:0", "cuda:1")
+
+
+def test_max_iterations_sets_the_epochs_also_where_the_train_yaml_writes_its_own(capsys):
+    """Upstream's AllegroKukaPPO writes ``max_epochs: 100000`` rather than reading max_iterations;
+    max_iterations=3 on the command line still trains 3 epochs, and one line says so."""
+    from mytasks.cli import config_dirs
+    from mytasks.utils.run_config import load_config
+
+    cfg = load_config(["task=Cartpole", "train.params.config.max_epochs=100000", "max_iterations=3"], config_dirs)
+    assert cfg.train.params.config.max_epochs == 3
+    assert "the train config writes max_epochs: 100000; max_iterations=3 sets it" in capsys.readouterr().out
+    cfg = load_config(["task=Cartpole", "max_iterations=3"], config_dirs)  # read through the YAML: no line
+    assert cfg.train.params.config.max_epochs == 3 and "sets it" not in capsys.readouterr().out
+    cfg = load_config(["task=Cartpole", "train.params.config.max_epochs=7"], config_dirs)  # not asked: kept
+    assert cfg.train.params.config.max_epochs == 7

@@ -203,3 +203,71 @@ def test_running_out_of_contact_capacity_is_one_warning_line(capsys):
     assert capped, "the stack never capped the solver's iterations"
     world._check_overflow()  # what the world runs every 100 steps, right after a capped step
     assert "ran out of capacity" not in capsys.readouterr().out
+
+
+def test_envs_may_hold_different_assets_of_one_structure():
+    """Isaac Gym lets each env pick its asset (AllegroKuka gives each env a cuboid of its own
+    size): boxes of 0.1, 0.2 and 0.3 m in three envs rest at their own half sides, and the
+    sensor under each reads its own weight. Envs whose actors differ in structure are one line."""
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline, sp.dt, sp.up_axis = False, 0.01, gymapi.UP_AXIS_Z
+    sp.gravity = gymapi.Vec3(0.0, 0.0, -G)
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    gym.add_ground(sim, gymapi.PlaneParams())
+    opts = gymapi.AssetOptions()
+    opts.density = DENSITY
+    sides = (0.1, 0.2, 0.3)
+    for side in sides:
+        asset = gym.create_box(sim, side, side, side, opts)
+        gym.create_asset_force_sensor(asset, 0, CENTRE)
+        env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 3)
+        gym.create_actor(env, asset, _at(z=side / 2 + 0.02), "box", 0, 0, 0)
+    gym.prepare_sim(sim)
+    bodies = gymtorch.wrap_tensor(gym.acquire_rigid_body_state_tensor(sim))
+    sensor = gymtorch.wrap_tensor(gym.acquire_force_sensor_tensor(sim))
+    _run(gym, sim, 150)
+    for i, side in enumerate(sides):
+        assert bodies[i, 2].item() == pytest.approx(side / 2, abs=2e-3), (side, bodies[i, 2])
+        assert sensor[i, 2].item() == pytest.approx(DENSITY * side**3 * G, rel=0.02), (side, sensor[i])
+
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    box = gym.create_box(sim, SIDE, SIDE, SIDE, opts)
+    for count in (1, 2):  # env 1 holds two boxes
+        env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 2)
+        for k in range(count):
+            gym.create_actor(env, box, _at(x=0.5 * k), f"box{k}", 0, 0, 0)
+    with pytest.raises(NotImplementedError, match="env 1 holds actors of another structure than env 0's"):
+        gym.prepare_sim(sim)
+
+
+_CUBE_OBJ = "".join(f"v {x} {y} {z}\n" for x in (-0.05, 0.05) for y in (-0.05, 0.05) for z in (-0.05, 0.05)) + (
+    "f 1 3 4 2\nf 5 6 8 7\nf 1 2 6 5\nf 3 7 8 4\nf 1 5 7 3\nf 2 4 8 6\n"
+)
+
+
+def test_a_urdf_mesh_named_from_the_folder_above_is_found_and_collides(tmp_path):
+    """Upstream's Kuka-Allegro URDF names its meshes from the folder that holds its own folder
+    (``kuka_allegro_description/meshes/...``): the link keeps its shape, and a 0.1 m cube of
+    it dropped on the ground rests at 0.05 m."""
+    (tmp_path / "bot" / "meshes").mkdir(parents=True)
+    (tmp_path / "bot" / "meshes" / "cube.obj").write_text(_CUBE_OBJ)
+    (tmp_path / "bot" / "bot.urdf").write_text(
+        '<robot name="bot"><link name="cube"><inertial><mass value="1"/>'
+        '<inertia ixx="0.0017" iyy="0.0017" izz="0.0017" ixy="0" ixz="0" iyz="0"/></inertial>'
+        '<collision><geometry><mesh filename="bot/meshes/cube.obj"/></geometry></collision></link></robot>'
+    )
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline, sp.dt, sp.up_axis = False, 0.01, gymapi.UP_AXIS_Z
+    sp.gravity = gymapi.Vec3(0.0, 0.0, -G)
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    gym.add_ground(sim, gymapi.PlaneParams())
+    asset = gym.load_asset(sim, str(tmp_path), "bot/bot.urdf", gymapi.AssetOptions())
+    assert gym.get_asset_rigid_shape_count(asset) == 1
+    env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 1)
+    gym.create_actor(env, asset, _at(z=0.07), "cube", 0, 0, 0)
+    gym.prepare_sim(sim)
+    bodies = gymtorch.wrap_tensor(gym.acquire_rigid_body_state_tensor(sim))
+    _run(gym, sim, 150)
+    assert bodies[0, 2].item() == pytest.approx(0.05, abs=2e-3)

@@ -54,7 +54,21 @@ def load_config(argv: list[str], config_dirs: ConfigDirs) -> DictConfig:
         cfg = _with_run_config(cfg, argv)
     if cfg.play_episodes != "":
         OmegaConf.update(cfg, "train.params.config.player.games_num", int(cfg.play_episodes), force_add=True)
+    _epochs_as_asked(cfg, argv)
     return cfg
+
+
+def _epochs_as_asked(cfg: DictConfig, argv: list[str]) -> None:
+    """``max_iterations=N`` on the command line sets the epochs also where the train YAML writes a
+    number of its own instead of reading it (upstream's AllegroKukaPPO: ``max_epochs: 100000``,
+    which upstream's train.py then keeps)."""
+    if not _overridden(argv, "max_iterations") or cfg.max_iterations in ("", None):
+        return
+    wanted = int(cfg.max_iterations)
+    written = OmegaConf.select(cfg, "train.params.config.max_epochs")
+    if written is not None and int(written) != wanted:
+        OmegaConf.update(cfg, "train.params.config.max_epochs", wanted)
+        print(f"mytasks: the train config writes max_epochs: {written}; max_iterations={wanted} sets it")
 
 
 def _with_paths_resolved(argv: list[str]) -> list[str]:

@@ -125,6 +125,12 @@ class Asset:
     def body_count(self) -> int:
         return len(self.body_names)
 
+    def structure(self, self_collisions: bool) -> tuple:
+        """Bodies, joint types, coordinates, DOFs, shapes and tendons of the built asset."""
+        b = self.builder(self_collisions)
+        return (len(b.body_mass), tuple(int(t) for t in b.joint_type), len(b.joint_q), len(b.joint_qd),
+                len(b.shape_type), tendons.tendon_count(b))  # fmt: skip
+
     def builder(self, self_collisions: bool):
         """The Newton builder of this asset, with or without collisions between its own links."""
         if self_collisions not in self._builders:
@@ -141,7 +147,8 @@ class Asset:
         b.rigid_gap = 0.0  # Newton's default 0.1 m gap floods MuJoCo with distant contacts
         b.default_shape_cfg.density = opts.density
         if self.kind == "urdf":
-            b.add_urdf(self.path, floating=not opts.fix_base_link, enable_self_collisions=self_collisions)
+            b.add_urdf(_urdf_source(self.path), floating=not opts.fix_base_link,
+                       enable_self_collisions=self_collisions)  # fmt: skip
         elif self.kind == "mjcf":
             b.add_mjcf(_mjcf_without_world_geoms(self.path), floating=False if opts.fix_base_link else None,
                        enable_self_collisions=self_collisions, parse_mujoco_options=False,
@@ -261,6 +268,28 @@ def _add_procedural(b, shape: Procedural, opts: gt.AssetOptions) -> None:
         raise ValueError(f"unknown procedural asset '{shape.kind}'")
     joint = b.add_joint_fixed(-1, body) if opts.fix_base_link else b.add_joint_free(body)
     b.add_articulation([joint], label=shape.kind)
+
+
+# ---------------------------------------------------------------------- URDF helpers
+def _urdf_source(path: str) -> str:
+    """The URDF's path, or, where a relative mesh or texture file is not beside it, its text
+    with each such file looked for in the folders above, nearest first, and made absolute.
+    Upstream's Kuka-Allegro URDFs, which Isaac Gym loads, name ``kuka_allegro_description/
+    meshes/...`` from the folder holding theirs; Newton alone leaves those links without shapes."""
+    tree = ET.parse(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    files = [e for e in tree.iter() if e.tag in ("mesh", "texture") and e.get("filename")]
+    relative = [e for e in files if "://" not in e.get("filename") and not os.path.isabs(e.get("filename"))]
+    if all(os.path.exists(os.path.join(folder, e.get("filename"))) for e in relative):
+        return path
+    ancestors = [folder]
+    while os.path.dirname(ancestors[-1]) != ancestors[-1]:
+        ancestors.append(os.path.dirname(ancestors[-1]))
+    for e in relative:
+        name = e.get("filename")
+        found = next((os.path.join(d, name) for d in ancestors if os.path.exists(os.path.join(d, name))), None)
+        e.set("filename", found or os.path.join(folder, name))  # not found: Newton's own warning names it
+    return ET.tostring(tree.getroot(), encoding="unicode")
 
 
 # ---------------------------------------------------------------------- MJCF helpers

@@ -85,8 +85,16 @@ class Env:
         return sum(a.asset.shape_count for a in self.actors)
 
     def layout(self) -> tuple:
+        """What the env is built from: its assets in order and its attractors."""
         attractors = tuple((a.rigid_handle, a.axes) for a in self.attractors)
         return tuple((id(a.asset), a.self_collisions) for a in self.actors), attractors
+
+    def structure(self) -> tuple:
+        """What every env must share (Isaac Gym lets envs hold different assets; MuJoCo batches
+        worlds of one structure): per actor its bodies, joint types, DOFs and shapes, and the
+        attractors. Assets may differ in anything else (a box of another size, another mesh)."""
+        attractors = tuple((a.rigid_handle, a.axes) for a in self.attractors)
+        return tuple(a.asset.structure(a.self_collisions) for a in self.actors), attractors
 
 
 class Sim:

@@ -35,12 +35,15 @@ class World:
         if not sim.envs or sim.actors_per_env == 0:
             raise RuntimeError("prepare_sim on an empty scene: create envs and actors first")
         layout = sim.envs[0].layout()
-        for env in sim.envs[1:]:
-            if env.layout() != layout:
-                raise NotImplementedError(
-                    f"env {env.index} holds other actors than env 0; the Newton backend needs every "
-                    "env to hold the same assets in the same order (poses and properties may differ)"
-                )
+        if any(env.layout() != layout for env in sim.envs[1:]):
+            structure = sim.envs[0].structure()
+            for env in sim.envs[1:]:
+                if env.layout() != layout and env.structure() != structure:
+                    raise NotImplementedError(
+                        f"env {env.index} holds actors of another structure than env 0's; the Newton "
+                        "backend needs every env's actors to have, in the same order, the same bodies, "
+                        "joints and shapes (their assets, sizes, meshes, poses and properties may differ)"
+                    )
         self.sim = sim
         self.device = sim.device
         self.params = sim.params
@@ -79,20 +82,17 @@ class World:
         sp = self.params
         up = newton.Axis.Z if sp.up_axis == gt.UP_AXIS_Z else newton.Axis.Y
         gravity = tuple(sp.gravity)
-        env_b = newton.ModelBuilder(up_axis=up, gravity=gravity)
-        env_b.rigid_gap = 0.0
+        env_b, self.attractor_joints = self._env_builder(newton, self.sim.envs[0], up, gravity)
         self.env_coords, self.env_qd, self.env_joints, self.env_tendons = [], [], [], []
-        self.tendons_per_env = 0
+        self.tendons_per_env = coords = qd = joints = 0
         for actor in self.sim.envs[0].actors:
-            self.env_coords.append(len(env_b.joint_q))
-            self.env_qd.append(len(env_b.joint_qd))
-            self.env_joints.append(len(env_b.joint_type))
+            _, joint_types, n_q, n_qd, _, n_tendons = actor.asset.structure(actor.self_collisions)
+            self.env_coords.append(coords)
+            self.env_qd.append(qd)
+            self.env_joints.append(joints)
             self.env_tendons.append(self.tendons_per_env)
-            asset_b = actor.asset.builder(actor.self_collisions)
-            self.tendons_per_env += tendons.tendon_count(asset_b)
-            env_b.add_builder(asset_b)
-        self.attractor_joints = add_attractor_joints(env_b, self.sim.envs[0])
-        env_b.gravity = gravity  # add_builder hands each asset's default gravity on to env_b
+            coords, qd, joints = coords + n_q, qd + n_qd, joints + len(joint_types)
+            self.tendons_per_env += n_tendons
         self.coords_per_env = len(env_b.joint_q)
         self.qd_per_env = len(env_b.joint_qd)
         self.joints_per_env = len(env_b.joint_type)
@@ -100,7 +100,16 @@ class World:
         self.shapes_per_env = len(env_b.shape_type)
         scene = newton.ModelBuilder(up_axis=up, gravity=gravity)
         scene.rigid_gap = 0.0
-        scene.replicate(env_b, self.num_envs)
+        # one builder per distinct layout; each run of envs with the same layout in one replicate
+        layouts = [env.layout() for env in self.sim.envs]
+        builders = {layouts[0]: env_b}
+        start = 0
+        for i in range(1, self.num_envs + 1):
+            if i == self.num_envs or layouts[i] != layouts[start]:
+                if layouts[start] not in builders:
+                    builders[layouts[start]] = self._env_builder(newton, self.sim.envs[start], up, gravity)[0]
+                scene.replicate(builders[layouts[start]], i - start)
+                start = i
         if self.sim.ground is not None:
             pp = self.sim.ground
             cfg = newton.ModelBuilder.ShapeConfig(mu=pp.static_friction, restitution=pp.restitution)
@@ -111,6 +120,17 @@ class World:
         assert model.body_count == self.num_envs * self.bodies_per_env
         assert model.joint_dof_count == self.num_envs * self.qd_per_env
         return model
+
+    def _env_builder(self, newton, env, up, gravity):
+        """One env's builder (its actors' assets in order, then its attractors) and the
+        attractors' joints in it."""
+        env_b = newton.ModelBuilder(up_axis=up, gravity=gravity)
+        env_b.rigid_gap = 0.0
+        for actor in env.actors:
+            env_b.add_builder(actor.asset.builder(actor.self_collisions))
+        attractor_joints = add_attractor_joints(env_b, env)
+        env_b.gravity = gravity  # add_builder hands each asset's default gravity on to env_b
+        return env_b, attractor_joints
 
     def _make_solver(self, newton):
         npar = self.params.newton
