@@ -252,3 +252,34 @@ def test_a_checkout_task_leaves_the_registered_one_in_place():
     upstream = type(task("Cartpole"))
     assert upstream.__module__ == "isaacgymenvs.tasks.cartpole"
     assert isaacgym_task_map["Cartpole"] is Cartpole  # task=Cartpole without ige_root is still mytasks'
+
+
+_KUKA = [("AllegroKuka", env) for env in ("reorientation", "regrasping", "throw")] + [
+    ("AllegroKukaTwoArmsLSTM", env) for env in ("reorientation", "regrasping")
+]
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(IGE, "assets", "asset_templates")),
+                    reason=f"{IGE} has no assets/asset_templates (AllegroKuka writes its cuboids from them)")
+@pytest.mark.parametrize(("name", "subtask"), _KUKA)
+def test_allegro_kuka_builds_each_subtask_with_a_cuboid_of_its_own_per_env_and_steps(name, subtask):
+    """AllegroKuka (one arm or two): each env holds a cuboid of another size (envs of different
+    assets, as Isaac Gym allows)."""
+    from mytasks.tasks import compose_config as compose
+    from mytasks.tasks import make_task
+    from mytasks.utils.config import resolved
+
+    cfg = compose([f"task={name}", f"task/env={subtask}", f"ige_root={IGE}", "num_envs=4", "sim_device=cpu",
+                   "rl_device=cpu", "pipeline=cpu", "headless=True"])  # fmt: skip
+    here = os.getcwd()
+    os.chdir(_scratch())
+    try:
+        env = make_task(resolved(cfg), headless=True)
+    finally:
+        os.chdir(here)
+    sizes = {tuple(s.tolist()) for s in env.object_scales}
+    env.reset()
+    for _ in range(5):
+        obs, rew, _, _ = env.step(2 * torch.rand(env.num_envs, env.num_actions) - 1)
+    assert torch.isfinite(obs["obs"]).all() and torch.isfinite(rew).all()
+    assert len(sizes) > 1, sizes

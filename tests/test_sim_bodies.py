@@ -25,16 +25,7 @@ def _boxes(poses, *, gravity=-G, ground=True, sensors=(CENTRE,), attractor=None,
     """A sim with a box at each env-frame pose, its force sensors at ``sensors`` (body frame);
     ``attractor(env, box)`` may add one attractor per env before ``prepare_sim``; ``per_env``
     boxes share an env; ``newton``: ``SimParams.newton`` settings."""
-    gym = gymapi.acquire_gym()
-    sp = gymapi.SimParams()
-    sp.use_gpu_pipeline = False
-    sp.dt, sp.substeps, sp.up_axis = dt, 1, gymapi.UP_AXIS_Z
-    sp.gravity = gymapi.Vec3(0.0, 0.0, gravity)
-    for key, value in newton.items():
-        setattr(sp.newton, key, value)
-    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
-    if ground:
-        gym.add_ground(sim, gymapi.PlaneParams())
+    gym, sim = _sim(gravity=gravity, dt=dt, ground=ground, **newton)
     opts = gymapi.AssetOptions()
     opts.density = DENSITY
     asset = gym.create_box(sim, SIDE, SIDE, SIDE, opts)
@@ -52,6 +43,20 @@ def _boxes(poses, *, gravity=-G, ground=True, sensors=(CENTRE,), attractor=None,
     bodies = gymtorch.wrap_tensor(gym.acquire_rigid_body_state_tensor(sim))
     sensor = gymtorch.wrap_tensor(gym.acquire_force_sensor_tensor(sim))
     return gym, sim, envs, attractors, bodies, sensor
+
+
+def _sim(*, gravity=-G, dt=0.01, ground=True, **newton):
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline = False
+    sp.dt, sp.substeps, sp.up_axis = dt, 1, gymapi.UP_AXIS_Z
+    sp.gravity = gymapi.Vec3(0.0, 0.0, gravity)
+    for key, value in newton.items():
+        setattr(sp.newton, key, value)
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    if ground:
+        gym.add_ground(sim, gymapi.PlaneParams())
+    return gym, sim
 
 
 def _at(x=0.0, y=0.0, z=SIDE / 2, yaw=0.0):
@@ -209,12 +214,7 @@ def test_envs_may_hold_different_assets_of_one_structure():
     """Isaac Gym lets each env pick its asset (AllegroKuka gives each env a cuboid of its own
     size): boxes of 0.1, 0.2 and 0.3 m in three envs rest at their own half sides, and the
     sensor under each reads its own weight. Envs whose actors differ in structure are one line."""
-    gym = gymapi.acquire_gym()
-    sp = gymapi.SimParams()
-    sp.use_gpu_pipeline, sp.dt, sp.up_axis = False, 0.01, gymapi.UP_AXIS_Z
-    sp.gravity = gymapi.Vec3(0.0, 0.0, -G)
-    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
-    gym.add_ground(sim, gymapi.PlaneParams())
+    gym, sim = _sim()
     opts = gymapi.AssetOptions()
     opts.density = DENSITY
     sides = (0.1, 0.2, 0.3)
@@ -231,7 +231,7 @@ def test_envs_may_hold_different_assets_of_one_structure():
         assert bodies[i, 2].item() == pytest.approx(side / 2, abs=2e-3), (side, bodies[i, 2])
         assert sensor[i, 2].item() == pytest.approx(DENSITY * side**3 * G, rel=0.02), (side, sensor[i])
 
-    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    _, sim = _sim()
     box = gym.create_box(sim, SIDE, SIDE, SIDE, opts)
     for count in (1, 2):  # env 1 holds two boxes
         env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 2)
@@ -257,12 +257,7 @@ def test_a_urdf_mesh_named_from_the_folder_above_is_found_and_collides(tmp_path)
         '<inertia ixx="0.0017" iyy="0.0017" izz="0.0017" ixy="0" ixz="0" iyz="0"/></inertial>'
         '<collision><geometry><mesh filename="bot/meshes/cube.obj"/></geometry></collision></link></robot>'
     )
-    gym = gymapi.acquire_gym()
-    sp = gymapi.SimParams()
-    sp.use_gpu_pipeline, sp.dt, sp.up_axis = False, 0.01, gymapi.UP_AXIS_Z
-    sp.gravity = gymapi.Vec3(0.0, 0.0, -G)
-    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
-    gym.add_ground(sim, gymapi.PlaneParams())
+    gym, sim = _sim()
     asset = gym.load_asset(sim, str(tmp_path), "bot/bot.urdf", gymapi.AssetOptions())
     assert gym.get_asset_rigid_shape_count(asset) == 1
     env = gym.create_env(sim, gymapi.Vec3(-1, -1, 0), gymapi.Vec3(1, 1, 1), 1)
