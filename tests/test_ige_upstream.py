@@ -25,19 +25,26 @@ def task(name, fresh=False):
     ``fresh``: a second instance, untouched by the random-action test."""
     key = (name, fresh)
     if key not in _built:
-        from mytasks.tasks import compose_config as compose
-        from mytasks.tasks import make_task
-        from mytasks.utils.config import resolved
-
-        cfg = compose([f"task={name}", f"ige_root={IGE}", "num_envs=16", "sim_device=cpu", "rl_device=cpu",
-                       "pipeline=cpu", "headless=True"])  # fmt: skip
-        here = os.getcwd()
-        os.chdir(_scratch())
-        try:
-            _built[key] = make_task(resolved(cfg), headless=True)
-        finally:
-            os.chdir(here)
+        _built[key] = _build(f"task={name}", "num_envs=16")
     return _built[key]
+
+
+def _build(*overrides, device="cpu"):
+    """A checkout task built with these overrides on ``device`` (the CPU or the GPU pipeline),
+    in a scratch folder (some write files)."""
+    from mytasks.tasks import compose_config as compose
+    from mytasks.tasks import make_task
+    from mytasks.utils.config import resolved
+
+    pipeline = "cpu" if device == "cpu" else "gpu"
+    cfg = compose([*overrides, f"ige_root={IGE}", f"sim_device={device}", f"rl_device={device}",
+                   f"pipeline={pipeline}", "headless=True"])  # fmt: skip
+    here = os.getcwd()
+    os.chdir(_scratch())
+    try:
+        return make_task(resolved(cfg), headless=True)
+    finally:
+        os.chdir(here)
 
 
 def _scratch():
@@ -77,18 +84,7 @@ def test_builds_and_steps_random_actions(name):
 def test_builds_and_steps_random_actions_on_the_gpu(name):
     """The same on the GPU pipeline (upstream AnymalTerrain stopped while building there, where
     its start poses are made of CUDA tensors)."""
-    from mytasks.tasks import compose_config as compose
-    from mytasks.tasks import make_task
-    from mytasks.utils.config import resolved
-
-    cfg = compose([f"task={name}", f"ige_root={IGE}", "num_envs=16", "sim_device=cuda:0", "rl_device=cuda:0",
-                   "pipeline=gpu", "headless=True"])  # fmt: skip
-    here = os.getcwd()
-    os.chdir(_scratch())
-    try:
-        env = make_task(resolved(cfg), headless=True)
-    finally:
-        os.chdir(here)
+    env = _build(f"task={name}", "num_envs=16", device="cuda:0")
     env.reset()
     for _ in range(10):
         obs, rew, _, _ = env.step(2 * torch.rand(env.num_envs, env.num_actions, device="cuda:0") - 1)
@@ -265,18 +261,7 @@ _KUKA = [("AllegroKuka", env) for env in ("reorientation", "regrasping", "throw"
 def test_allegro_kuka_builds_each_subtask_with_a_cuboid_of_its_own_per_env_and_steps(name, subtask):
     """AllegroKuka (one arm or two): each env holds a cuboid of another size (envs of different
     assets, as Isaac Gym allows)."""
-    from mytasks.tasks import compose_config as compose
-    from mytasks.tasks import make_task
-    from mytasks.utils.config import resolved
-
-    cfg = compose([f"task={name}", f"task/env={subtask}", f"ige_root={IGE}", "num_envs=4", "sim_device=cpu",
-                   "rl_device=cpu", "pipeline=cpu", "headless=True"])  # fmt: skip
-    here = os.getcwd()
-    os.chdir(_scratch())
-    try:
-        env = make_task(resolved(cfg), headless=True)
-    finally:
-        os.chdir(here)
+    env = _build(f"task={name}", f"task/env={subtask}", "num_envs=4")
     sizes = {tuple(s.tolist()) for s in env.object_scales}
     env.reset()
     for _ in range(5):
