@@ -84,8 +84,3 @@ class G1(LeggedRobot):
         stance = self.leg_phase < float(self.rewards_cfg["stancePhase"])
         return torch.sum((on == stance).float(), dim=1)
 
-
-class H1(G1):
-    """Unitree H1 (10 leg DOFs): the same task (cfg/task/H1.yaml); observations 41, states 44."""
-
-    num_dof_expected = 10

@@ -37,7 +37,7 @@ _BUILTIN = {
     "Cartpole": "mytasks.tasks.cartpole:Cartpole",
     "Go2": "mytasks.tasks.go2:Go2",
     "G1": "mytasks.tasks.g1:G1",
-    "H1": "mytasks.tasks.g1:H1",
+    "H1": "mytasks.tasks.h1:H1",
 }
 
 
