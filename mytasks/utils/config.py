@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -94,13 +95,20 @@ def _compose(overrides: list[str], config_dir: str) -> DictConfig:
     _check_task_override(overrides, config_dir)
     overrides = _with_learner_train(overrides, config_dir)
     selection = [o for o in overrides if o.partition("=")[0].lstrip("+") in ("task", "train")]
-    base = _hydra_compose(selection, config_dir)
+
+    def base() -> DictConfig:  # the YAMLs as chosen, before the other overrides
+        return _hydra_compose(selection, config_dir)
+
+    # Composed a second time only where it is read: to check that an override of a task./train.
+    # value keeps the YAML's kind, and for the nearest key name when an override names none.
+    nested = [o for o in overrides if "=" in o and o.startswith(("task.", "train."))]
     cfg = _hydra_compose(overrides, config_dir, base)
     try:
-        res, base_res = resolved(cfg), resolved(base)
+        res = resolved(cfg)
+        if nested:
+            check_override_types(resolved(base()), res, nested)
     except OmegaConfBaseException as e:
         raise UserError(f"bad override: {first_line(e)}") from e
-    check_override_types(base_res, res, overrides)
     check(res)
     return cfg
 
@@ -113,7 +121,7 @@ def resolved(cfg: DictConfig) -> DictConfig:
     return out
 
 
-def _hydra_compose(overrides: list[str], config_dir: str, base: DictConfig | None = None) -> DictConfig:
+def _hydra_compose(overrides: list[str], config_dir: str, base: Callable[[], DictConfig] | None = None) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -128,7 +136,7 @@ def _hydra_compose(overrides: list[str], config_dir: str, base: DictConfig | Non
     return cfg
 
 
-def _unknown_key(e: Exception, base: DictConfig | None) -> str | None:
+def _unknown_key(e: Exception, base: Callable[[], DictConfig] | None) -> str | None:
     """For an override of a key that does not exist: the nearest valid name."""
     import re
 
@@ -136,7 +144,7 @@ def _unknown_key(e: Exception, base: DictConfig | None) -> str | None:
     if not m or base is None:
         return None
     key = m.group(1)
-    node, path = base, []
+    node, path = base(), []
     for part in key.split("."):
         if not isinstance(node, DictConfig) or part not in node:
             where = ".".join(path)
