@@ -87,9 +87,11 @@ def _bodies_on(add_terrain, points, shape="sphere"):
         gym.create_actor(env, box, gymapi.Transform(gymapi.Vec3(x, y, z)), "box", i, 0, 0)
     gym.prepare_sim(sim)
     root = gymtorch.wrap_tensor(gym.acquire_actor_root_state_tensor(sim))
+    _bodies_on.contact = gymtorch.wrap_tensor(gym.acquire_net_contact_force_tensor(sim))  # each body's
     for _ in range(100):
         gym.simulate(sim)
     gym.refresh_actor_root_state_tensor(sim)
+    gym.refresh_net_contact_force_tensor(sim)
     return root
 
 
@@ -130,12 +132,17 @@ def test_balls_rest_on_the_terrain_where_its_heights_say(add_terrain):
     assert root[:, 7:13].abs().max() < 0.01  # at rest
 
 
-@pytest.mark.xfail(strict=True, reason="MuJoCo-Warp's box-height field contacts: a box on a flat tread tumbles or "
-                   "falls through, where MuJoCo's CPU collision holds it")  # fmt: skip
 def test_boxes_rest_on_the_terrain_where_its_heights_say():
+    """Level and at rest on their treads (MuJoCo-Warp's own box-height field contacts tumbled
+    them or let them fall through: a scene with height fields takes Newton's contacts)."""
     root = _bodies_on(_heightfield, [(x, y, _on_stairs(x) + 0.01) for x, y in POINTS], shape="box")
     for i, (x, y) in enumerate(POINTS):
         torch.testing.assert_close(root[i, 0:3], torch.tensor([x, y, _on_stairs(x)]), atol=2e-3, rtol=0)
+    torch.testing.assert_close(root[:, 3:7], torch.tensor([[0.0, 0.0, 0.0, 1.0]] * len(POINTS)), atol=1e-3, rtol=0)
+    # settled a second after a 1 cm drop: the corners (5 cm out) move under 1 mm/s
+    assert root[:, 7:10].abs().max() < 0.01 and root[:, 10:13].abs().max() < 0.02
+    weight, force = 1000.0 * 0.1**3 * 9.81, _bodies_on.contact  # the tread holds each 1 kg box up
+    assert (force[:, 2] - weight).abs().max() < 0.02 * weight and force[:, :2].abs().max() < 0.02 * weight, force
 
 
 def test_a_mesh_that_is_not_a_terrain_is_refused_with_the_call_to_use():

@@ -69,7 +69,13 @@ class World:
         self.solver = self._make_solver(newton)
         self._graph = None
         self._steps = 0
-        self._contact_sensor = self._contacts = self._observables = None
+        self._contact_sensor = self._contacts = self._observables = self._collision = None
+        if self.sim.heightfields:
+            # Newton finds the contacts on terrain: MuJoCo-Warp's box-height field contacts let a
+            # box on a flat tread tumble or fall through (a legged robot's base and thighs are boxes)
+            most = self.solver.get_max_contact_count()
+            self._collision = newton.CollisionPipeline(self.model, rigid_contact_max=most, soft_contact_max=0)
+            self._contacts = self._collision.contacts()
         self._observable_kinds: set = set()
         self._dof_force_kinds: set = set()
         self._overflow_warned = False
@@ -151,6 +157,8 @@ class World:
         kwargs.update(nconmax=nconmax, njmax=njmax)
         if self.sim.ground is None and self.shapes_per_env == 0:
             kwargs["disable_contacts"] = True
+        if self.sim.heightfields:
+            kwargs["use_mujoco_contacts"] = False  # Newton's collision pipeline (__init__)
         set_contact_softness(self.params, self.model)
         solver = newton.solvers.SolverMuJoCo(self.model, **kwargs)
         opt = getattr(getattr(solver, "mjw_model", None), "opt", None)
@@ -276,6 +284,8 @@ class World:
     def _substeps(self) -> None:
         h = self.params.dt / max(1, self.params.substeps)
         for _ in range(max(1, self.params.substeps)):
+            if self._collision is not None:
+                self._collision.collide(self.state, self._contacts)
             self.solver.step(self.state, self.state, self.control, self._contacts, h, observables=self._observables)
         if self._contact_sensor is not None:
             self._contact_sensor.update(self.state, self._contacts, observables=self._observables)
@@ -378,10 +388,11 @@ class World:
         self._contact_sensor = SensorContact(
             self.model, sensing_bodies=list(range(self.model.body_count)), request_contact_attributes=False
         )
-        pipeline = newton.CollisionPipeline(
-            self.model, rigid_contact_max=self.solver.get_max_contact_count(), soft_contact_max=0
-        )
-        self._contacts = pipeline.contacts()
+        if self._collision is None:  # the solver's contacts, copied into this buffer
+            pipeline = newton.CollisionPipeline(
+                self.model, rigid_contact_max=self.solver.get_max_contact_count(), soft_contact_max=0
+            )
+            self._contacts = pipeline.contacts()
         self._contact_view = wp.to_torch(self._contact_sensor.total_force).view(-1, 3)
         self._observe(self._contact_sensor.solver_observable_kinds, reallocate=True)  # a new contact buffer
 
