@@ -1,6 +1,7 @@
 """Height-field terrain: isaacgym.terrain_utils' generators and mesh conversion against their
-closed forms, and balls resting on the terrain where its heights say, from gym.add_heightfield
-and from gym.add_triangle_mesh."""
+closed forms; balls and boxes resting on the terrain where its heights say (from
+gym.add_heightfield and gym.add_triangle_mesh), a box on a slope holding or sliding by its
+friction angle, and fast bodies stopped by a step."""
 
 from __future__ import annotations
 
@@ -151,3 +152,85 @@ def test_a_mesh_that_is_not_a_terrain_is_refused_with_the_call_to_use():
     vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=np.float32)
     with pytest.raises(NotImplementedError, match="gym.add_heightfield"):
         gym.add_triangle_mesh(sim, vertices.flatten(), np.arange(3, dtype=np.uint32), gymapi.TriangleMeshParams())
+
+
+def _on_field(heights, mu: float, substeps: int):
+    """A sim whose terrain is ``heights`` [mm] on a 0.1 m grid (rows along x), of friction mu."""
+    gym = gymapi.acquire_gym()
+    sp = gymapi.SimParams()
+    sp.use_gpu_pipeline = False
+    sp.dt, sp.substeps, sp.up_axis = 0.01, substeps, gymapi.UP_AXIS_Z
+    sim = gym.create_sim(-1, -1, gymapi.SIM_NEWTON, sp)
+    p = gymapi.HeightFieldParams()
+    p.row_scale = p.column_scale = 0.1
+    p.vertical_scale = 0.001
+    p.nbRows, p.nbColumns = heights.shape
+    p.static_friction = p.dynamic_friction = mu
+    gym.add_heightfield(sim, heights.flatten(), p)
+    return gym, sim
+
+
+@pytest.mark.parametrize("mu", [0.5, 0.2])
+def test_a_box_on_a_sloped_field_holds_or_slides_as_its_friction_angle_says(mu):
+    """A 0.1 m box on a height field rising 0.36 m/m (19.8 deg), box and field of friction mu:
+    with mu above tan(theta) it stays put; below, it slides down at g (sin - mu cos)."""
+    rise = 0.36
+    theta = np.arctan(rise)
+    heights = np.repeat(np.arange(40, dtype=np.int16)[:, None] * 36, 20, axis=1)  # 36 mm per 0.1 m row
+    gym, sim = _on_field(heights, mu, substeps=4)
+    opts = gymapi.AssetOptions()
+    opts.density = 1000.0
+    box = gym.create_box(sim, 0.1, 0.1, 0.1, opts)
+    shapes = gym.get_asset_rigid_shape_properties(box)
+    shapes[0].friction = mu
+    gym.set_asset_rigid_shape_properties(box, shapes)
+    env = gym.create_env(sim, gymapi.Vec3(0, 0, 0), gymapi.Vec3(0, 0, 0), 1)
+    x0 = 2.0
+    pose = gymapi.Transform(gymapi.Vec3(x0, 1.0, rise * x0 + 0.05 / np.cos(theta) + 0.001),
+                            gymapi.Quat.from_axis_angle(gymapi.Vec3(0, 1, 0), -theta))  # fmt: skip
+    gym.create_actor(env, box, pose, "box", 0, 0, 0)
+    gym.prepare_sim(sim)
+    root = gymtorch.wrap_tensor(gym.acquire_actor_root_state_tensor(sim))
+    downhill = torch.tensor([-np.cos(theta), 0.0, -np.sin(theta)], dtype=torch.float32)
+
+    def after(steps):
+        for _ in range(steps):
+            gym.simulate(sim)
+        gym.refresh_actor_root_state_tensor(sim)
+        return root[0, 0:3] @ downhill, root[0, 7:10] @ downhill
+
+    _, v1 = after(20)  # settled onto the slope
+    s1, _ = after(0)
+    s2, v2 = after(50)
+    if mu > rise:
+        assert abs(s2 - s1) < 2e-3 and abs(v2) < 0.01, (s2 - s1, v2)
+    else:
+        a = 9.81 * (np.sin(theta) - mu * np.cos(theta))  # 1.47 m/s^2
+        assert (v2 - v1).item() == pytest.approx(a * 0.5, rel=0.1), (v1, v2)
+
+
+@pytest.mark.parametrize("shape", ["box", "sphere"])
+def test_a_body_at_5_m_per_s_does_not_pass_into_a_20_cm_step(shape):
+    """A 0.1 m box or ball sliding at 5 m/s into a 0.2 m rise of the field: at no step is it
+    inside the rise (past its foot, below its top)."""
+    heights = np.zeros((40, 20), dtype=np.int16)
+    heights[20:] = 200  # the rise: from x = 1.9 m (the last low sample) to 2.0 m (the first high one)
+    gym, sim = _on_field(heights, 0.1, substeps=2)
+    opts = gymapi.AssetOptions()
+    opts.density = 1000.0
+    body = gym.create_box(sim, 0.1, 0.1, 0.1, opts) if shape == "box" else gym.create_sphere(sim, 0.05, opts)
+    env = gym.create_env(sim, gymapi.Vec3(0, 0, 0), gymapi.Vec3(0, 0, 0), 1)
+    gym.create_actor(env, body, gymapi.Transform(gymapi.Vec3(1.2, 1.0, 0.051)), "body", 0, 0, 0)
+    gym.prepare_sim(sim)
+    root = gymtorch.wrap_tensor(gym.acquire_actor_root_state_tensor(sim))
+    gym.refresh_actor_root_state_tensor(sim)
+    root[0, 7] = 5.0
+    gym.set_actor_root_state_tensor(sim, gymtorch.unwrap_tensor(root))
+    reached = 0.0
+    for _ in range(60):
+        gym.simulate(sim)
+        gym.refresh_actor_root_state_tensor(sim)
+        x, z = root[0, 0].item(), root[0, 2].item()
+        reached = max(reached, x)
+        assert not (x > 1.95 and z < 0.2), (x, z)  # its centre inside the rise
+    assert reached > 1.7  # it did get there
