@@ -126,10 +126,11 @@ class Asset:
         return len(self.body_names)
 
     def structure(self, self_collisions: bool) -> tuple:
-        """Bodies, joint types, coordinates, DOFs, shapes and tendons of the built asset."""
+        """Bodies, joint types, coordinates, DOFs, shapes, tendons and force sensors of the built
+        asset (each laid out per env in the model and the state tensors)."""
         b = self.builder(self_collisions)
         return (len(b.body_mass), tuple(int(t) for t in b.joint_type), len(b.joint_q), len(b.joint_qd),
-                len(b.shape_type), tendons.tendon_count(b))  # fmt: skip
+                len(b.shape_type), tendons.tendon_count(b), len(self.force_sensors))  # fmt: skip
 
     def builder(self, self_collisions: bool):
         """The Newton builder of this asset, with or without collisions between its own links."""

@@ -42,7 +42,7 @@ class World:
                     raise NotImplementedError(
                         f"env {env.index} holds actors of another structure than env 0's; the Newton "
                         "backend needs every env's actors to have, in the same order, the same bodies, "
-                        "joints and shapes (their assets, sizes, meshes, poses and properties may differ)"
+                        "joints, shapes and force sensors (their sizes, meshes, poses and properties may differ)"
                     )
         self.sim = sim
         self.device = sim.device
@@ -92,7 +92,7 @@ class World:
         self.env_coords, self.env_qd, self.env_joints, self.env_tendons = [], [], [], []
         self.tendons_per_env = coords = qd = joints = 0
         for actor in self.sim.envs[0].actors:
-            _, joint_types, n_q, n_qd, _, n_tendons = actor.asset.structure(actor.self_collisions)
+            _, joint_types, n_q, n_qd, _, n_tendons, _ = actor.asset.structure(actor.self_collisions)
             self.env_coords.append(coords)
             self.env_qd.append(qd)
             self.env_joints.append(joints)
