@@ -25,6 +25,7 @@ from mytasks.utils.schema import (
     check_top_level,
     check_train_numbers,
     did_you_mean,
+    value_overrides,
 )
 
 __all__ = ["UserError", "compose", "register_resolvers", "task_files"]
@@ -101,12 +102,11 @@ def _compose(overrides: list[str], config_dir: str) -> DictConfig:
 
     # Composed a second time only where it is read: to check that an override of a task./train.
     # value keeps the YAML's kind, and for the nearest key name when an override names none.
-    nested = [o for o in overrides if "=" in o and o.startswith(("task.", "train."))]
     cfg = _hydra_compose(overrides, config_dir, base)
     try:
         res = resolved(cfg)
-        if nested:
-            check_override_types(resolved(base()), res, nested)
+        if value_overrides(overrides):
+            check_override_types(resolved(base()), res, overrides)
     except OmegaConfBaseException as e:
         raise UserError(f"bad override: {first_line(e)}") from e
     check(res)

@@ -230,15 +230,18 @@ def kind_problem(old, new) -> str | None:
     return None if ok else want
 
 
+def value_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that set an existing task./train. value (``key=value``, not ``+``/``~``)."""
+    return [o for o in overrides if "=" in o and o.startswith(("task.", "train."))]
+
+
 def check_override_types(base: DictConfig, composed: DictConfig, overrides: list[str]) -> None:
     """An override of an existing task./train. value keeps its kind (``kind_problem``; ``base``
     and ``composed`` resolved)."""
     from omegaconf import OmegaConf
 
-    for o in overrides:
-        key, sep, _ = o.partition("=")
-        if not sep or key.startswith(("+", "~")) or not key.startswith(("task.", "train.")):
-            continue
+    for o in value_overrides(overrides):
+        key = o.partition("=")[0]
         old, new = OmegaConf.select(base, key, default=None), OmegaConf.select(composed, key, default=None)
         if old is None or new is None:
             continue

@@ -86,15 +86,16 @@ class Env:
 
     def layout(self) -> tuple:
         """What the env is built from: its assets in order and its attractors."""
-        attractors = tuple((a.rigid_handle, a.axes) for a in self.attractors)
-        return tuple((id(a.asset), a.self_collisions) for a in self.actors), attractors
+        return tuple((id(a.asset), a.self_collisions) for a in self.actors), self._attractor_layout()
 
     def structure(self) -> tuple:
         """What every env must share (Isaac Gym lets envs hold different assets; MuJoCo batches
-        worlds of one structure): per actor its bodies, joint types, DOFs and shapes, and the
-        attractors. Assets may differ in anything else (a box of another size, another mesh)."""
-        attractors = tuple((a.rigid_handle, a.axes) for a in self.attractors)
-        return tuple(a.asset.structure(a.self_collisions) for a in self.actors), attractors
+        worlds of one structure): per actor ``Asset.structure``, and the attractors. Assets may
+        differ in anything else (a box of another size, another mesh)."""
+        return tuple(a.asset.structure(a.self_collisions) for a in self.actors), self._attractor_layout()
+
+    def _attractor_layout(self) -> tuple:
+        return tuple((a.rigid_handle, a.axes) for a in self.attractors)
 
 
 class Sim:

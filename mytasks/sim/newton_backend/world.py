@@ -1,10 +1,10 @@
 """The running simulation: one Newton model with one world per env, stepped by MuJoCo-Warp.
 
-Built once from the recorded scene at ``prepare_sim``. Identical envs are replicated in one
-batched pass; per-env differences (poses, DOF and shape properties) are then written into
-the model arrays. The solver steps a single ``State`` in place (MuJoCo accepts
-``state_in is state_out``), so the zero-copy torch views of its arrays never go stale; the
-substeps of one ``simulate`` are replayed as one captured graph.
+Built once from the recorded scene at ``prepare_sim`` (``model_build.py``); per-env
+differences (poses, DOF and shape properties) are then written into the model arrays. The
+solver steps a single ``State`` in place (MuJoCo accepts ``state_in is state_out``), so the
+zero-copy torch views of its arrays never go stale; the substeps of one ``simulate`` are
+replayed as one captured graph.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import numpy as np
 
 from mytasks.sim import types as gt
 from mytasks.sim.newton_backend import tendons
-from mytasks.sim.newton_backend.bodies import Bodies, add_attractor_joints
+from mytasks.sim.newton_backend.bodies import Bodies
 from mytasks.sim.newton_backend.cameras import Cameras
 from mytasks.sim.newton_backend.dynamics import Dynamics
 from mytasks.sim.newton_backend.gym_bodies import write_body_colors
+from mytasks.sim.newton_backend.model_build import build_model, env_layouts
 from mytasks.sim.newton_backend.runtime import finish_compiling
 from mytasks.sim.newton_backend.scaling import write_scales
 from mytasks.sim.newton_backend.scene import Sim
 from mytasks.sim.newton_backend.state_tensors import StateTensors
 from mytasks.sim.newton_backend.stiffness import set_contact_softness, settle_substeps
-from mytasks.sim.newton_backend.terrain import add_heightfield
 
 _UNLIMITED = 1.0e10
 _NO_EFFORT_LIMIT = 1.0e9
@@ -34,22 +34,13 @@ class World:
 
         if not sim.envs or sim.actors_per_env == 0:
             raise RuntimeError("prepare_sim on an empty scene: create envs and actors first")
-        layout = sim.envs[0].layout()
-        if any(env.layout() != layout for env in sim.envs[1:]):
-            structure = sim.envs[0].structure()
-            for env in sim.envs[1:]:
-                if env.layout() != layout and env.structure() != structure:
-                    raise NotImplementedError(
-                        f"env {env.index} holds actors of another structure than env 0's; the Newton "
-                        "backend needs every env's actors to have, in the same order, the same bodies, "
-                        "joints, shapes and force sensors (their sizes, meshes, poses and properties may differ)"
-                    )
+        layouts = env_layouts(sim)
         self.sim = sim
         self.device = sim.device
         self.params = sim.params
         finish_compiling(self.device)
         self.num_envs = len(sim.envs)
-        self.model = self._build_model(newton)
+        self.model = build_model(self, newton, layouts)
         self.state = self.model.state()
         self.control = self.model.control()
         self.tensors = StateTensors(self)
@@ -82,61 +73,6 @@ class World:
         self._observe({self.solver.ObservableKind.OVERFLOW})
         self.cameras = Cameras(self)
         self.viewers: list = []  # viewer.Viewer, opened by create_viewer
-
-    # ------------------------------------------------------------------ building
-    def _build_model(self, newton):
-        sp = self.params
-        up = newton.Axis.Z if sp.up_axis == gt.UP_AXIS_Z else newton.Axis.Y
-        gravity = tuple(sp.gravity)
-        env_b, self.attractor_joints = self._env_builder(newton, self.sim.envs[0], up, gravity)
-        self.env_coords, self.env_qd, self.env_joints, self.env_tendons = [], [], [], []
-        self.tendons_per_env = coords = qd = joints = 0
-        for actor in self.sim.envs[0].actors:
-            _, joint_types, n_q, n_qd, _, n_tendons, _ = actor.asset.structure(actor.self_collisions)
-            self.env_coords.append(coords)
-            self.env_qd.append(qd)
-            self.env_joints.append(joints)
-            self.env_tendons.append(self.tendons_per_env)
-            coords, qd, joints = coords + n_q, qd + n_qd, joints + len(joint_types)
-            self.tendons_per_env += n_tendons
-        self.coords_per_env = len(env_b.joint_q)
-        self.qd_per_env = len(env_b.joint_qd)
-        self.joints_per_env = len(env_b.joint_type)
-        self.bodies_per_env = len(env_b.body_mass)
-        self.shapes_per_env = len(env_b.shape_type)
-        scene = newton.ModelBuilder(up_axis=up, gravity=gravity)
-        scene.rigid_gap = 0.0
-        # one builder per distinct layout; each run of envs with the same layout in one replicate
-        layouts = [env.layout() for env in self.sim.envs]
-        builders = {layouts[0]: env_b}
-        start = 0
-        for i in range(1, self.num_envs + 1):
-            if i == self.num_envs or layouts[i] != layouts[start]:
-                if layouts[start] not in builders:
-                    builders[layouts[start]] = self._env_builder(newton, self.sim.envs[start], up, gravity)[0]
-                scene.replicate(builders[layouts[start]], i - start)
-                start = i
-        if self.sim.ground is not None:
-            pp = self.sim.ground
-            cfg = newton.ModelBuilder.ShapeConfig(mu=pp.static_friction, restitution=pp.restitution)
-            scene.add_ground_plane(cfg=cfg)
-        for hf in self.sim.heightfields:
-            add_heightfield(newton, scene, hf)
-        model = scene.finalize(device=self.device)
-        assert model.body_count == self.num_envs * self.bodies_per_env
-        assert model.joint_dof_count == self.num_envs * self.qd_per_env
-        return model
-
-    def _env_builder(self, newton, env, up, gravity):
-        """One env's builder (its actors' assets in order, then its attractors) and the
-        attractors' joints in it."""
-        env_b = newton.ModelBuilder(up_axis=up, gravity=gravity)
-        env_b.rigid_gap = 0.0
-        for actor in env.actors:
-            env_b.add_builder(actor.asset.builder(actor.self_collisions))
-        attractor_joints = add_attractor_joints(env_b, env)
-        env_b.gravity = gravity  # add_builder hands each asset's default gravity on to env_b
-        return env_b, attractor_joints
 
     def _make_solver(self, newton):
         npar = self.params.newton
