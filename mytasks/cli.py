@@ -17,11 +17,11 @@ import os
 import shutil
 import sys
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mytasks import commands
 from mytasks.utils.config import resolved
-from mytasks.utils.errors import Interrupted, UserError, WriteFailed, end_by_signal
+from mytasks.utils.errors import Interrupted, UserError, WriteFailed, crash_line, end_by_signal
 from mytasks.utils.invocation import program
 from mytasks.utils.run_config import RUNS_DIR, load_config, make_run_dir, run_dir_of, save_run_config
 from mytasks.utils.schema import SOURCE_KEYS
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, BackendUnavailable | ViewerUnavailable):
             print(f"error: {e}", file=sys.stderr)
             return 2
-        first = (str(e).strip().splitlines() or [""])[0]
-        print(f"error: {type(e).__name__}: {first} (rerun with --traceback for the full trace)", file=sys.stderr)
+        print(f"error: {type(e).__name__}: {crash_line(e)} (rerun with --traceback for the full trace)",
+              file=sys.stderr)  # fmt: skip
         return 1
 
 
@@ -99,6 +99,7 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
     from mytasks.rl import checkpoints, distributed, dynamo, learners, runner
 
     dynamo.defer()  # nothing compiles unless the train config asks: no torch._dynamo import for the optimizer
+    from mytasks.rl.dict_obs import flat_view
     from mytasks.tasks import catalog_of, make_task
 
     tasks = catalog_of(res)
@@ -144,6 +145,7 @@ def _run(cfg: DictConfig, argv: list[str], ranks) -> None:
         _warm_cache(res, tasks)
         return
     task = distributed.built_in_turn(lambda: make_task(res, catalog=tasks))  # under torchrun: compiled once, by rank 0
+    task = flat_view(task, OmegaConf.to_container(res.train, resolve=True))
     if res.test:
         player = learner.player(task, res, state, ckpt)
         if res.export:
@@ -245,7 +247,7 @@ def _train(learner, task, cfg: DictConfig, state: dict | None, run_dir: str, arg
         command = program()
         if ranks:
             command = f"torchrun --standalone --nproc_per_node={ranks.world_size} {command.removeprefix('python ')}"
-        resume = " ".join([command, f"task={cfg.task.name}", *keep, f"checkpoint={e.checkpoint}"])
+        resume = " ".join([command, f"task={_task_yaml(cfg, argv)}", *keep, f"checkpoint={e.checkpoint}"])
         print(f"checkpoint saved: {e.checkpoint}", file=sys.stderr)
         print(f"resume with: {resume}", file=sys.stderr)
         raise
@@ -255,7 +257,14 @@ def _train(learner, task, cfg: DictConfig, state: dict | None, run_dir: str, arg
     print(f"run directory: {run_dir}")
     print(f"checkpoint to play: {trained.checkpoint}")
     sources = "".join(f" {key}={cfg[key]}" for key in SOURCE_KEYS if cfg.get(key))
-    print(f"play it back: {program()} task={cfg.task.name}{sources} test=True checkpoint={run_dir}")
+    print(f"play it back: {program()} task={_task_yaml(cfg, argv)}{sources} test=True checkpoint={run_dir}")
+
+
+def _task_yaml(cfg: DictConfig, argv: list[str]) -> str:
+    """The task's YAML as ``task=`` chose it: its ``name:`` may differ (DeXtreme's
+    AllegroHandDextremeManualDR.yaml names the task map's AllegroHandManualDR)."""
+    chosen = [a.partition("=")[2] for a in argv if a.partition("=")[0].lstrip("+") == "task"]
+    return chosen[-1] if chosen else str(cfg.task.name)
 
 
 if __name__ == "__main__":

@@ -272,6 +272,8 @@ def test_gymapi_structs_take_numbers_as_isaac_gyms_c_structs_do():
     plane = gymapi.PlaneParams()
     plane.static_friction = torch.tensor([0.7])
     assert plane.static_friction == pytest.approx(0.7) and type(plane.static_friction) is float
+    plane.restitution = np.array([0.25])  # a one-element array, as IsaacGymEnvs' randomisation draws (NumPy 1 took it)
+    assert plane.restitution == 0.25 and type(plane.restitution) is float
     sim_params = gymapi.SimParams()
     sim_params.substeps = np.int64(2)  # an int field keeps an int
     assert type(sim_params.substeps) is int and sim_params.substeps == 2

@@ -268,3 +268,39 @@ def test_allegro_kuka_builds_each_subtask_with_a_cuboid_of_its_own_per_env_and_s
         obs, rew, _, _ = env.step(2 * torch.rand(env.num_envs, env.num_actions) - 1)
     assert torch.isfinite(obs["obs"]).all() and torch.isfinite(rew).all()
     assert len(sizes) > 1, sizes
+
+
+def test_dextreme_adr_scaling_its_mesh_hand_per_env_is_one_line_naming_the_call():
+    """AllegroHandADR scales the hand (its collision shapes are meshes) differently in every env,
+    which MuJoCo cannot: one line naming set_actor_scale and the line of upstream's code."""
+    from mytasks.utils.errors import UserError
+
+    with pytest.raises(UserError, match=r"adr_vec_task\.py:\d+: set_actor_scale\(.*'hand': it collides with a mesh"):
+        _build("task=AllegroHandDextremeADR", "num_envs=2")
+
+
+@pytest.mark.parametrize("name", ["AllegroHandDextremeManualDR"])
+def test_dextreme_builds_on_upstreams_env_base_with_its_randomisation_and_flattens_its_dict_observations(name):
+    """DeXtreme's vec-task derives from IsaacGymEnvs' ``Env``, parses the sim through VecTask's
+    private ``__parse_sim_params``, accepts only a PhysX or Flex engine, draws its randomisation
+    with one-element arrays (``apply_random_samples``) before ``prepare_sim``, and gives its
+    observations as a dict of parts that its train file's networks name."""
+    from omegaconf import OmegaConf
+
+    from mytasks.rl.dict_obs import flat_view
+    from mytasks.sim import gymapi
+    from mytasks.tasks import compose_config
+
+    env = _build(f"task={name}", "num_envs=4")
+    assert env.physics_engine == gymapi.SIM_PHYSX and env.cfg["physics_engine"] == "physx"
+    train = OmegaConf.to_container(compose_config([f"task={name}", f"ige_root={IGE}"]).train, resolve=True)
+    flat = flat_view(env, train)
+    parts = env.observation_space.spaces
+    actor = train["params"]["network"]["inputs"]
+    critic = train["params"]["config"]["central_value_config"]["network"]["inputs"]
+    assert flat.num_obs == sum(parts[k].shape[0] for k in actor) and flat.observation_space.shape == (flat.num_obs,)
+    assert flat.num_states == sum(parts[k].shape[0] for k in critic) > flat.num_obs
+    assert flat.num_envs == 4 and flat.task is env
+    masses = {round(float(env.gym.get_actor_rigid_body_properties(e, 1)[0].mass), 6) for e in env.envs}
+    assert len(masses) == 4  # the cube's mass drawn for each env (setup_only, before prepare_sim)
+    assert env.gym.get_actor_rigid_shape_count(env.envs[0], 1) == 1  # the cube's box; its mesh is drawn only

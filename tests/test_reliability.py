@@ -360,3 +360,19 @@ def test_a_vecnormalize_of_the_wrong_shape_is_one_line_not_broadcast():
         with checkpoints.restoring("sb3.pth"):
             sb3_learner._restore_norm(norm, saved)
     assert norm.obs_rms.mean.shape == (4,)
+
+
+def test_an_error_inside_torchscript_is_one_line_naming_the_script_line():
+    """Task code under @torch.jit.script fails with a message whose first line says only that
+    TorchScript failed; train.py's line gives the error and the task's line instead."""
+    from mytasks.utils.errors import crash_line
+
+    @torch.jit.script
+    def hold(count: torch.Tensor, reached: torch.Tensor) -> torch.Tensor:
+        return torch.where(reached, count + 1, torch.zeros_like(count))
+
+    with pytest.raises(RuntimeError) as caught:
+        hold(torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.long))
+    line = crash_line(caught.value)
+    assert line.startswith("where expected condition to be a boolean tensor"), line
+    assert f"{os.path.abspath(__file__)}:" in line and "\n" not in line

@@ -61,6 +61,14 @@ class CheckoutTask(TaskSpec):
         if kwargs.get("sim_device") == "cpu":
             # with its index, as "cuda:0" comes: AllegroKuka reads int(sim_device.split(":")[1])
             kwargs = {**kwargs, "sim_device": "cpu:0"}
+        cfg = dict(kwargs["cfg"])
+        if str(cfg.get("physics_engine", "newton")).lower() == "newton":
+            # Code written for Isaac Gym takes its PhysX branches (the engine it was tuned on), and
+            # DeXtreme's vec-task accepts no other name: Newton serves the task as Isaac Gym's PhysX.
+            cfg["physics_engine"] = "physx"
+        # DeXtreme's tasks take their rl device from the config (cuda:0 where it is not there)
+        cfg.setdefault("rl_device", kwargs["rl_device"])
+        kwargs = {**kwargs, "cfg": cfg}
         try:
             with asset_paths_from(self.sys_path[0]):  # relative paths, as from upstream's train.py folder
                 return task_class(**kwargs)

@@ -200,6 +200,7 @@ class AssetOptions(Struct):
     enable_gyroscopic_forces: bool = True
     convex_decomposition_from_submeshes: bool = False
     mesh_normal_mode: int = 0
+    use_physx_armature: bool = False  # armature in joint space: MuJoCo's armature always is
 
 
 @dataclass

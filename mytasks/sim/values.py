@@ -58,12 +58,18 @@ def _deep_copy(struct: Struct) -> Struct:
     return new
 
 
+def real(value) -> float:
+    """A real number as Isaac Gym's bindings take one: Python, NumPy or torch, or a one-element
+    array or tensor on any device (NumPy 1, which Isaac Gym ran on, converted those; 2.4 refuses)."""
+    return float(value.item() if getattr(value, "size", 0) == 1 and hasattr(value, "item") else value)
+
+
 def _number(struct, name: str, value, kind: type):
     where = f"{type(struct).__name__}.{name}"
     if isinstance(value, str | bytes) or value is None:
         raise TypeError(f"{where} takes a number, got {type(value).__name__} {value!r}")
     try:
-        number = float(value)
+        number = real(value)
     except (TypeError, ValueError, RuntimeError) as e:
         raise TypeError(f"{where} takes a number, got {type(value).__name__} ({e})") from None
     if kind is int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import signal
 import sys
 import threading
@@ -17,6 +18,21 @@ def first_line(e: BaseException) -> str:
     """The first non-blank line of an exception's message, or its type's name."""
     text = [t.strip() for t in str(e).strip().splitlines() if t.strip()]
     return text[0] if text else type(e).__name__
+
+
+def crash_line(e: BaseException) -> str:
+    """The line train.py prints for an unexpected error: its message's first line, or for an
+    error raised inside TorchScript (task code under ``@torch.jit.script``) the error itself and
+    the script line it came from, which the message puts last."""
+    text = str(e).strip()
+    lines = [t.strip() for t in text.splitlines() if t.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("The following operation failed in the TorchScript interpreter"):
+        frames = re.findall(r'File "([^"]+)", line (\d+)', text)
+        where = f" (TorchScript, {frames[-1][0]}:{frames[-1][1]})" if frames else " (TorchScript)"
+        return lines[-1].removeprefix(f"{type(e).__name__}: ") + where
+    return lines[0]
 
 
 class UserError(Exception):

@@ -84,8 +84,13 @@ class Asset:
         self.joint_names = [_short(n) for n in b.joint_label]
         # Isaac Gym's joints join a link to its parent link: not the root's joint to the world.
         self.link_joints = [j for j, parent in enumerate(b.joint_parent) if parent != -1]
-        self.shape_count = len(b.shape_type)
+        # The builder's shapes (rows of the model) and, of them, Isaac Gym's rigid shapes: a URDF's
+        # <visual> elements are drawn, not rigid shapes (a cube with a visual mesh has one shape).
+        self.model_shape_count = len(b.shape_type)
         self.shape_body = list(b.shape_body)
+        collides = int(newton.ShapeFlags.COLLIDE_SHAPES)
+        self.rigid_shapes = [k for k, f in enumerate(b.shape_flags) if self.kind != "urdf" or int(f) & collides]
+        self.shape_count = len(self.rigid_shapes)
         file_names = mjcf_joint_names(self.path) if self.kind == "mjcf" else {}
         # DOFs: every coordinate of every joint that is neither FREE nor FIXED, in builder order.
         self.dof_names: list[str] = []
@@ -112,7 +117,7 @@ class Asset:
         self.body_properties = [_body_properties(b, i, options.disable_gravity) for i in range(len(b.body_mass))]
         self.shape_properties = [
             gt.RigidShapeProperties(friction=b.shape_material_mu[s], restitution=b.shape_material_restitution[s])
-            for s in range(self.shape_count)
+            for s in self.rigid_shapes
         ]
         self.actuators = self._actuators(b)
         self.tendons = tendons.read(b, self.dof_qd)

@@ -170,6 +170,7 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
         return [copy(s) for s in asset.shape_properties]
 
     def set_asset_rigid_shape_properties(self, asset: Asset, props) -> bool:
+        _check_shape_count("set_asset_rigid_shape_properties", asset, props)
         asset.shape_properties = [copy(s) for s in props]
         return True
 
@@ -216,6 +217,9 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
 
     def get_actor_rigid_body_count(self, env: Env, actor: int) -> int:
         return env.actors[actor].asset.body_count
+
+    def get_actor_rigid_shape_count(self, env: Env, actor: int) -> int:
+        return len(env.actors[actor].shape_props)
 
     def get_actor_dof_names(self, env: Env, actor: int) -> list[str]:
         return list(env.actors[actor].asset.dof_names)
@@ -283,6 +287,7 @@ class Gym(ViewerCalls, BodyCalls, TendonCalls, DynamicsCalls, TensorCalls):
 
     def set_actor_rigid_shape_properties(self, env: Env, actor: int, props) -> bool:
         a = env.actors[actor]
+        _check_shape_count("set_actor_rigid_shape_properties", a.asset, props)
         a.shape_props = [copy(s) for s in props]
         world = self._sim_of(env).world
         if world is not None:
@@ -321,3 +326,9 @@ def _add_terrain(sim: Sim, heights: np.ndarray, dx: float, dy: float, params, ca
         raise RuntimeError(f"{call} after prepare_sim: build the whole scene first")
     sim.heightfields.append(HeightField(heights, dx, dy, params.transform, params.static_friction,
                                         params.restitution))  # fmt: skip
+
+
+def _check_shape_count(call: str, asset: Asset, props) -> None:
+    if len(props) != asset.shape_count:
+        raise ValueError(f"{call}: {asset.path} has {asset.shape_count} rigid shapes, got properties for "
+                         f"{len(props)}; pass the list its get_ call returns")  # fmt: skip

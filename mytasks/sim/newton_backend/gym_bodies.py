@@ -121,7 +121,7 @@ class BodyCalls:
     def set_actor_scale(self, env, actor: int, scale: float) -> bool:
         """The actor larger or smaller as a whole (``scaling.py``), before ``prepare_sim``."""
         a = env.actors[actor]
-        scale = float(scale)
+        scale = gt.real(scale)
         if env._sim.world is not None:
             raise RuntimeError("set_actor_scale after prepare_sim: the Newton backend scales actors before it "
                                "(IsaacGymEnvs' randomisation does with setup_only: True)")  # fmt: skip

@@ -52,7 +52,7 @@ def write_scales(world, actors) -> None:
     for actor in scaled:
         s = actor.scale
         first = world.actor_first_shape(actor)
-        rows = np.arange(first, first + actor.asset.shape_count)
+        rows = np.arange(first, first + actor.asset.model_shape_count)
         size[rows] *= s
         shape_x[rows, :3] *= s
         root = world.actor_root_joint(actor)

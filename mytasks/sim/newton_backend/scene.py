@@ -82,7 +82,8 @@ class Env:
 
     @property
     def shape_count(self) -> int:
-        return sum(a.asset.shape_count for a in self.actors)
+        """The env's rows in the model's shape arrays (visual shapes too)."""
+        return sum(a.asset.model_shape_count for a in self.actors)
 
     def layout(self) -> tuple:
         """What the env is built from: its assets in order and its attractors."""

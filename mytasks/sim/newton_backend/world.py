@@ -173,7 +173,7 @@ class World:
         rest = m.shape_material_restitution.numpy()
         for actor in actors:
             first = self.actor_first_shape(actor)
-            for k, sp in enumerate(actor.shape_props):
+            for k, sp in zip(actor.asset.rigid_shapes, actor.shape_props, strict=True):
                 mu[first + k] = sp.friction
                 rest[first + k] = sp.restitution
         m.shape_material_mu.assign(mu)

@@ -65,9 +65,14 @@ def _finite(value, default: float = math.inf) -> float:
     return default if value is None else float(value)
 
 
-class VecTask(DomainRandomization):
-    def __init__(self, config: dict, rl_device: str, sim_device: str, graphics_device_id: int,
-                 headless: bool, virtual_screen_capture: bool = False, force_render: bool = False):  # fmt: skip
+class Env:
+    """IsaacGymEnvs' ``Env``, the base of ``VecTask``: devices, counts, spaces and clip limits from
+    the config, nothing simulated. Code written for IsaacGymEnvs that builds its own vec-task on it
+    (DeXtreme's ``VecTaskDextreme`` calls ``Env.__init__``, then ``VecTask``'s parts one by one)
+    finds what it finds there; what mytasks' runners read of a task (``recorder``, ``viewer``)
+    starts here too, so that such a task runs with them."""
+
+    def __init__(self, config: dict, rl_device: str, sim_device: str, graphics_device_id: int, headless: bool):
         self.cfg = config
         self.rl_device = rl_device
         self.sim_device = sim_device
@@ -75,22 +80,20 @@ class VecTask(DomainRandomization):
         self.device_type = device_type
         self.device_id = int(index) if index else 0
         self.device = "cpu"
-        if self.cfg["sim"].get("use_gpu_pipeline", False):
+        if config["sim"].get("use_gpu_pipeline", False):
             if device_type in ("cuda", "gpu"):
                 self.device = f"cuda:{self.device_id}"
             else:
                 print("mytasks: the GPU pipeline needs a CUDA sim device; using the CPU pipeline")
-                self.cfg["sim"]["use_gpu_pipeline"] = False
+                config["sim"]["use_gpu_pipeline"] = False
         self.headless = headless
-        self.virtual_screen_capture = virtual_screen_capture
-        self.force_render = force_render
-        env = self.cfg["env"]
+        env = config["env"]
         enable_camera_sensors = env.get("enableCameraSensors", False)
         self.graphics_device_id = -1 if headless and not enable_camera_sensors else graphics_device_id
 
         self.num_environments = int(env["numEnvs"])
         self.num_agents = int(env.get("numAgents", 1))
-        self.num_observations = int(env["numObservations"])
+        self.num_observations = int(env.get("numObservations", 0))
         self.num_states = int(env.get("numStates", 0))
         self.num_actions = int(env["numActions"])
         self.control_freq_inv = int(env.get("controlFrequencyInv", 1))
@@ -102,27 +105,65 @@ class VecTask(DomainRandomization):
         self.render_fps = env.get("renderFPS", -1)
         self.control_steps = 0
         self.total_train_env_frames = 0
+        self.viewer = None
+        self.recorder = None  # a video recorder (video.py), attached by whoever runs the task
 
-        engine = str(self.cfg.get("physics_engine", "newton")).lower()
-        if engine not in _ENGINES:
-            raise ValueError(f"unknown physics_engine '{engine}'; choose newton or physx")
-        self.physics_engine = getattr(gymapi, _ENGINES[engine])
-        self.sim_params = self._parse_sim_params(self.cfg["sim"])
+    @property
+    def num_envs(self) -> int:
+        return self.num_environments
+
+    @property
+    def num_obs(self) -> int:
+        return self.num_observations
+
+    @property
+    def observation_space(self) -> spaces.Space:
+        return self.obs_space
+
+    @property
+    def action_space(self) -> spaces.Box:
+        return self.act_space
+
+    def get_number_of_agents(self) -> int:
+        return self.num_agents
+
+    def get_env_state(self) -> dict | None:
+        """Saved with checkpoints (rl-games' ``env_state``); tasks with curricula override it."""
+        return None
+
+    def set_env_state(self, env_state: dict | None) -> None:
+        pass
+
+
+class VecTask(Env, DomainRandomization):
+    def __init__(self, config: dict, rl_device: str, sim_device: str, graphics_device_id: int,
+                 headless: bool, virtual_screen_capture: bool = False, force_render: bool = False):  # fmt: skip
+        super().__init__(config, rl_device, sim_device, graphics_device_id, headless)
+        self.virtual_screen_capture = virtual_screen_capture
+        self.force_render = force_render
+
+        self.sim_params = self.__parse_sim_params(self.cfg.get("physics_engine", "newton"), self.cfg["sim"])
+        self.physics_engine = getattr(gymapi, _ENGINES[str(self.cfg.get("physics_engine", "newton")).lower()])
         self.gym = gymapi.acquire_gym()
         self.sim_initialized = False  # until prepare_sim: setup_only randomisations apply
         self.init_randomization()
         self.create_sim()
         self.gym.prepare_sim(self.sim)
         self.sim_initialized = True
-        self.viewer = None
         self.set_viewer()
         self.allocate_buffers()
         self.obs_dict: dict[str, torch.Tensor] = {}
-        self.recorder = None  # a video recorder (video.py), attached by whoever runs the task
-        on_gpu = bool(env.get("stepGraph", False)) and self.device.startswith("cuda")
+        on_gpu = bool(self.cfg["env"].get("stepGraph", False)) and self.device.startswith("cuda")
         self._step_graph = GraphedCall(f"{type(self).__name__}'s step", enabled=on_gpu)
 
     # ------------------------------------------------------------------ set-up
+    def __parse_sim_params(self, physics_engine: str, cfg_sim: dict) -> Any:
+        """IsaacGymEnvs' private ``VecTask.__parse_sim_params`` (DeXtreme's vec-task calls it by its
+        mangled name, ``_VecTask__parse_sim_params``)."""
+        if str(physics_engine).lower() not in _ENGINES:
+            raise ValueError(f"unknown physics_engine '{physics_engine}'; choose newton or physx")
+        return self._parse_sim_params(cfg_sim)
+
     def _parse_sim_params(self, cfg_sim: dict) -> Any:
         sp = gymapi.SimParams()
         up = cfg_sim.get("up_axis", "z")
@@ -179,25 +220,6 @@ class VecTask(DomainRandomization):
         self.nonfinite = NonFiniteGuard(n, dev)
 
     # ------------------------------------------------------------------ the contract
-    @property
-    def num_envs(self) -> int:
-        return self.num_environments
-
-    @property
-    def num_obs(self) -> int:
-        return self.num_observations
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return self.obs_space
-
-    @property
-    def action_space(self) -> spaces.Box:
-        return self.act_space
-
-    def get_number_of_agents(self) -> int:
-        return self.num_agents
-
     def pre_physics_step(self, actions: torch.Tensor) -> None:
         raise NotImplementedError
 
@@ -267,13 +289,6 @@ class VecTask(DomainRandomization):
 
     def set_train_info(self, env_frames: int, *args, **kwargs) -> None:
         self.total_train_env_frames = env_frames
-
-    def get_env_state(self) -> dict | None:
-        """Saved with checkpoints (rl-games' ``env_state``); tasks with curricula override it."""
-        return None
-
-    def set_env_state(self, env_state: dict | None) -> None:
-        pass
 
     def snapshot(self) -> dict:
         """The whole state of the task and its sim (``snapshot.py``), saved for exact resume."""
