@@ -247,7 +247,7 @@ def test_blown_up_physics_stops_cleanly_with_a_checkpoint(cwd):
     m = re.search(r"error: task Cartpole blew up: non-finite observations \(env (\d+) first\) in 100% of the envs "
                   r"for 2 epochs in a row; last good checkpoint: (\S+\.pth)", errors[0])  # fmt: skip
     assert m, errors[0]
-    assert "non-finite: 256 envs (observations)" in p.stdout  # counted on the epoch line
+    assert "blown up: 256 envs (non-finite observations)" in p.stdout  # counted on the epoch line
     state = checkpoints.load(os.path.join(cwd, m.group(2)))
     assert state["epoch"] == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values())  # NaN never reached the learner
@@ -379,7 +379,7 @@ def test_go2_played_from_its_run_directory_has_pushes_off(tmp_path, monkeypatch)
     assert kept.task.env.randomization.pushRobots is True and kept.task.name == "Go2"
 
 
-@pytest.mark.slow
+@pytest.mark.long  # compiles every kernel of a CPU step into an empty cache (40 s on 2 cores)
 def test_warm_cache_compiles_what_a_run_then_loads_and_trains_nothing(tmp_path):
     """warm_cache=True on an empty kernel cache: the task's kernels land in it, no run directory
     is made, and a training run of the same task afterwards adds nothing to the cache. That run

@@ -24,7 +24,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 EPOCH = re.compile(r"^epoch +(\d+)/\d+ +reward +([-\d.]+)", re.M)
 
 
-@pytest.mark.slow
+@pytest.mark.long  # torchrun, two fresh interpreters: out of the default run (-m long)
 def test_a_task_with_a_central_value_holds_the_same_weights_on_two_ranks(tmp_path):
     """G1's critic is rl-games' central value, trained by rl-games' own update: its gradients
     and normaliser are kept equal over the ranks too."""
@@ -36,7 +36,7 @@ def test_a_task_with_a_central_value_holds_the_same_weights_on_two_ranks(tmp_pat
     assert "multi_gpu: 2 ranks (gloo) held the same weights after each of 3 epochs" in p.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.long  # torchrun, two fresh interpreters: out of the default run (-m long)
 def test_blown_up_physics_stops_every_rank_with_one_line_from_rank_0(tmp_path):
     """nan_guard on two ranks: every rank stops at the same epoch; rank 0 saves and its line
     names the rank whose envs it reports."""
@@ -51,10 +51,10 @@ def test_blown_up_physics_stops_every_rank_with_one_line_from_rank_0(tmp_path):
                  r"the envs for 2 epochs in a row; last good checkpoint: (\S+\.pth)", lines[0])  # fmt: skip
     assert m, lines[0]
     assert os.path.isfile(tmp_path / m[1])
-    assert p.stdout.count("non-finite: 64 envs (observations)") == 2  # rank 0's epoch lines alone, 1 and 2
+    assert p.stdout.count("blown up: 64 envs (non-finite observations)") == 2  # rank 0's epoch lines alone, 1 and 2
 
 
-@pytest.mark.slow
+@pytest.mark.long  # torchrun, two fresh interpreters: out of the default run (-m long)
 def test_two_ranks_train_cartpole_and_ctrl_c_saves_on_rank_0_and_the_resume_line_resumes(tmp_path):
     """Two processes under torchrun through gloo train Cartpole (reward rises; rank 0 alone prints
     and writes the run directory; the other rank's files go to a scratch folder that is gone at

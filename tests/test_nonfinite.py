@@ -33,11 +33,41 @@ def test_an_env_whose_state_turns_nan_is_zeroed_flagged_done_counted_and_reset()
     assert torch.isfinite(task.dof_state.view(4, 2, 2)[[0, 1, 3]]).all()
     blown = task.nonfinite.take()
     assert (blown.events, blown.envs, blown.fraction) == (1, 1, 0.25)
-    assert (blown.quantity, blown.env_index) == ("observations", 2)
+    assert (blown.quantity, blown.env_index) == ("non-finite observations", 2)
     obs, _, done, _ = task.step(actions)  # env 2 starts a new episode, from a finite state
     assert done[2] == 0 and torch.isfinite(obs["obs"]).all() and task.progress_buf[2] == 0  # reset this step
     assert task.nonfinite.take().events == 0
     assert not torch.equal(before, task.dof_state)
+
+
+def test_an_env_that_stays_finite_but_absurd_is_a_blow_up_too():
+    """A pole spun at 1e4 rad/s (its body at thousands of m/s) stays finite, as bodies reaching
+    1e16 m/s in a bad contact did; faster than nan_guard.max_body_speed (100 m/s) it is a
+    blow-up, zeroed, ended and counted as a NaN is. An observation beyond
+    nan_guard.max_observation is one too; a pole at 20 rad/s is neither."""
+    task = _cartpole(4, "nan_guard.max_observation=50")
+    actions = torch.zeros(4, 1)
+    task.step(actions)
+    task.step(actions)
+    task.nonfinite.take()
+    pole_speed = task.dof_state.view(4, 2, 2)[:, 1, 1]
+    pole_speed[:] = torch.tensor([20.0, 1e4, 60.0, 0.0])  # env 1: a body far past 100 m/s; env 2: obs 60 > 50
+    task.gym.set_dof_state_tensor(task.sim, gymtorch.unwrap_tensor(task.dof_state))
+    obs, rew, done, _ = task.step(actions)
+    assert torch.isfinite(obs["obs"]).all()
+    assert task.nonfinite_buf.tolist() == [False, True, True, False]
+    assert torch.equal(obs["obs"][1], torch.zeros(4)) and rew[1] == 0.0 and done[1] == 1 and done[2] == 1
+    blown = task.nonfinite.take()
+    assert (blown.envs, blown.env_index) == (2, 1)
+    assert blown.quantity == "observations beyond nan_guard.max_observation"  # the first of those seen, in order
+    _, _, done, _ = task.step(actions)
+    assert task.progress_buf[1] == 0 and task.nonfinite.take().envs == 0  # both started again, from finite states
+    task.nonfinite.max_observation = math.inf  # the body speed alone
+    task.dof_state.view(4, 2, 2)[3, 1, 1] = 1e4
+    task.gym.set_dof_state_tensor(task.sim, gymtorch.unwrap_tensor(task.dof_state))
+    task.step(actions)
+    blown = task.nonfinite.take()
+    assert (blown.envs, blown.env_index, blown.quantity) == (1, 3, "bodies faster than nan_guard.max_body_speed")
 
 
 def test_a_snapshot_restores_the_task_and_its_sim_exactly():

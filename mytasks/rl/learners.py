@@ -172,7 +172,7 @@ class ViewerClosed(Exception):
 
 class EpochEnd:
     """What every learner other than rl-games (whose loop does the same) does after an epoch's
-    update, in this order: print the epoch line (with the envs whose values turned non-finite,
+    update, in this order: print the epoch line (with the envs that blew up,
     ``tasks/base/nonfinite.py``); after ``nan_guard.epochs`` epochs in a row above
     ``nan_guard.max_fraction`` of the envs blown up, save and stop with one line naming it; after a
     Ctrl-C, ``save(epoch, interrupted=True)`` and raise ``Interrupted``; when the task's viewer
@@ -226,14 +226,14 @@ class Progress:
         out = (f"epoch {epoch:{width}d}/{self.max_epochs}  {shown}  {rate:9,.0f} steps/s  "
                f"elapsed {_clock(now - self.start)}  ETA {_clock(eta)}")  # fmt: skip
         if blown is not None and blown.envs:
-            out += f"  non-finite: {blown.envs} envs ({blown.quantity})"
+            out += f"  blown up: {blown.envs} envs ({blown.quantity})"
         return out
 
 
 def blew_up(task_name: str, blown, epochs: int, saved: str) -> UserError:
     """The one line that ends a training whose envs kept blowing up (``nan_guard``)."""
     return UserError(
-        f"task {task_name} blew up: non-finite {blown.quantity} (env {blown.env_index} first) in "
+        f"task {task_name} blew up: {blown.quantity} (env {blown.env_index} first) in "
         f"{blown.fraction:.0%} of the envs for {epochs} epochs in a row; last good checkpoint: {saved}. "
         "Check the task's forces, gains and sim.dt, or raise nan_guard.max_fraction"
     )

@@ -246,7 +246,7 @@ def _play_step(env, policy, obs, ret, length, returns: list, lengths: list, extr
 
 def _blow_up_line(guard, blown_up: int, total: int) -> str:
     seen = guard.take() if guard is not None else None
-    what = f"non-finite {seen.quantity}, env {seen.env_index} first" if seen is not None and seen.envs else "non-finite"
+    what = f"{seen.quantity}, env {seen.env_index} first" if seen is not None and seen.envs else "blown up"
     return f"{blown_up} of {total} episodes ended in a blow-up ({what})"
 
 
@@ -258,7 +258,7 @@ def evaluate(env, policy, episodes: int | None, episodes_ended=None, max_blown: 
     recurrent policy clears their state).
 
     Every env resets on the first step (``reset_buf`` starts at ones), so returns and lengths
-    count from the first step. Episodes that a blow-up ended (non-finite values, which the task
+    count from the first step. Episodes that a blow-up ended (non-finite or absurd values, which the task
     zeroes and ends: ``nonfinite_buf``) are counted apart and left out of the averages; when more
     than ``max_blown`` of them (or all) blew up, play ends with one line. Tasks may add their own
     per-episode metrics through ``env.play_metrics(done_env_ids)`` (a dict of lists), named in

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import math
 import os
 import sys
 import tomllib
@@ -269,6 +270,11 @@ def make_task(cfg, *, headless: bool | None = None, catalog: Catalog | None = No
         viewer = "none"
     # How VecTask opens its viewer (tasks/base/viewing.py); a key no IsaacGymEnvs task reads.
     task_cfg["viewer"] = {"kind": viewer, "port": int(cfg.get("viewer_port", 8080)), "realtime": bool(cfg.test)}
-    return spec.build(dict(cfg=task_cfg, rl_device=cfg.rl_device, sim_device=cfg.sim_device,
+    task = spec.build(dict(cfg=task_cfg, rl_device=cfg.rl_device, sim_device=cfg.sim_device,
                            graphics_device_id=cfg.graphics_device_id, headless=viewer == "none",
                            virtual_screen_capture=False, force_render=cfg.force_render))  # fmt: skip
+    guard, bounds = getattr(task, "nonfinite", None), cfg.get("nan_guard") or {}
+    if guard is not None:  # the blow-up guard's bounds (tasks/base/nonfinite.py)
+        guard.max_observation = float(bounds.get("max_observation", math.inf))
+        guard.max_body_speed = float(bounds.get("max_body_speed", math.inf))
+    return task

@@ -37,6 +37,8 @@ NAN_GUARD = (
         Key("float", "fraction of envs whose values turned NaN/Inf in an epoch that counts as a blow-up", minimum=0.0),
     ),  # fmt: skip
     ("epochs", Key("int", "blown-up epochs in a row that stop training", minimum=1)),
+    ("max_observation", Key("float", "largest observation magnitude that is not a blow-up", minimum=0.0)),
+    ("max_body_speed", Key("float", "largest body speed (m/s) that is not a blow-up", minimum=0.0)),
 )
 
 # Top-level keys that add tasks from code outside mytasks and installed packages (tasks/registry.py).
@@ -77,7 +79,7 @@ TOP_LEVEL: dict[str, Key] = {
     "multi_gpu": Key("bool", "one process per GPU under torchrun"),
     "verbose": Key("bool", "rl-games' own console lines as well as mytasks' epoch line"),
     "warm_cache": Key("bool", "build and step the task, then exit: compiles its kernels into the cache"),
-    "nan_guard": Key("group", "non-finite physics", fields=NAN_GUARD),
+    "nan_guard": Key("group", "blown-up physics", fields=NAN_GUARD),
     "wandb_activate": Key("bool", "log to Weights & Biases"),
     "wandb_group": Key("str", "wandb group"),
     "wandb_name": Key("str", "wandb run name"),

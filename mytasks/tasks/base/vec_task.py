@@ -23,9 +23,10 @@ Buffers (on ``self.device``), N = ``num_envs``
     times ``simulate`` (rendering first when ``force_render``); 4. ``fetch_results`` on a CPU
     pipeline; 5. ``post_physics_step()`` — the task advances ``progress_buf``, resets the envs
     flagged on the previous step, computes observations, reward and ``reset_buf``;
-    6. envs whose observations, states or reward are NaN/Inf get them zeroed and are flagged
-    done (``nonfinite.py``; counted for the learner, never passed on; ``nonfinite_buf`` holds
-    this step's mask, which play reads); 7. ``timeout_buf =
+    6. envs that blew up (observations, states or reward NaN/Inf, an observation beyond
+    ``nan_guard.max_observation``, a body faster than ``nan_guard.max_body_speed``) get them
+    zeroed and are flagged done (``nonfinite.py``; counted for the learner, never passed on;
+    ``nonfinite_buf`` holds this step's mask, which play reads); 7. ``timeout_buf =
     (progress_buf >= max_episode_length - 1) & (reset_buf != 0)``, false for blown-up envs;
     8. observation noise, when set; ``extras["time_outs"] = timeout_buf``; 9. obs clamped to ±``clipObservations``;
     10. a video recorder, when attached (``video.py``), takes its frame.
@@ -50,7 +51,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mytasks.sim import gymapi
+from mytasks.sim import gymapi, gymtorch
 from mytasks.tasks.base import snapshot, viewing
 from mytasks.tasks.base.nonfinite import NonFiniteGuard
 from mytasks.tasks.base.randomization import DomainRandomization
@@ -217,7 +218,8 @@ class VecTask(Env, DomainRandomization):
         self.progress_buf = torch.zeros(n, device=dev, dtype=torch.long)
         self.randomize_buf = torch.zeros(n, device=dev, dtype=torch.long)
         self.extras: dict[str, Any] = {}
-        self.nonfinite = NonFiniteGuard(n, dev)
+        self.nonfinite = NonFiniteGuard(n, dev)  # its bounds: make_task sets them from nan_guard
+        self._guard_bodies: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ the contract
     def pre_physics_step(self, actions: torch.Tensor) -> None:
@@ -244,7 +246,8 @@ class VecTask(Env, DomainRandomization):
         self.post_physics_step()
         self.control_steps += 1
         states = self.states_buf if self.num_states > 0 else None
-        self.nonfinite_buf = blown = self.nonfinite.apply(self.obs_buf, states, self.rew_buf, self.reset_buf)
+        speed = self._fastest_bodies() if math.isfinite(self.nonfinite.max_body_speed) else None
+        self.nonfinite_buf = blown = self.nonfinite.apply(self.obs_buf, states, self.rew_buf, self.reset_buf, speed)
         self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1) & (self.reset_buf != 0) & ~blown
         if self.dr_randomizations.get("observations"):
             self.obs_buf = self.dr_randomizations["observations"]["noise_lambda"](self.obs_buf)
@@ -253,6 +256,18 @@ class VecTask(Env, DomainRandomization):
         if self.recorder is not None:
             self.recorder.after_step()
         return self.obs_dict, self.rew_buf.to(self.rl_device), self.reset_buf.to(self.rl_device), self.extras
+
+    def _fastest_bodies(self) -> torch.Tensor | None:
+        """Each env's fastest body (m/s), for the blow-up guard; None where the envs differ in
+        their number of bodies."""
+        if self._guard_bodies is None:
+            bodies = gymtorch.wrap_tensor(self.gym.acquire_rigid_body_state_tensor(self.sim))
+            whole = bodies.shape[0] % self.num_envs == 0
+            self._guard_bodies = bodies.view(self.num_envs, -1, 13) if whole else bodies[:0]
+        if self._guard_bodies.shape[0] == 0:
+            return None
+        self.gym.refresh_rigid_body_state_tensor(self.sim)
+        return torch.linalg.vector_norm(self._guard_bodies[..., 7:10], dim=-1).amax(dim=1)
 
     def _fill_obs_dict(self) -> None:
         self.obs_dict["obs"] = torch.clamp(self.obs_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
