@@ -19,7 +19,7 @@ from mytasks.utils.errors import UserError
 
 @dataclass(frozen=True)
 class Key:
-    """One key: its kind (bool, int, float, str, name, device, choice, list, group), the least
+    """One key: its kind (bool, int, float, bound, str, name, device, choice, list, group), the least
     and most values of a number, whether '' ("unset", IsaacGymEnvs' convention) is allowed, the choices."""
 
     kind: str
@@ -37,8 +37,8 @@ NAN_GUARD = (
         Key("float", "fraction of envs whose values turned NaN/Inf in an epoch that counts as a blow-up", minimum=0.0),
     ),  # fmt: skip
     ("epochs", Key("int", "blown-up epochs in a row that stop training", minimum=1)),
-    ("max_observation", Key("float", "largest observation magnitude that is not a blow-up", minimum=0.0)),
-    ("max_body_speed", Key("float", "largest body speed (m/s) that is not a blow-up", minimum=0.0)),
+    ("max_observation", Key("bound", "largest observation magnitude that is not a blow-up", minimum=0.0)),
+    ("max_body_speed", Key("bound", "largest body speed (m/s) that is not a blow-up", minimum=0.0)),
 )
 
 # Top-level keys that add tasks from code outside mytasks and installed packages (tasks/registry.py).
@@ -137,10 +137,11 @@ def _check_key(name: str, key: Key, v) -> None:
     unset = " (or '' to leave it unset)" if key.unset_ok else ""
     if key.kind == "bool" and not isinstance(v, bool):
         raise UserError(f"{name} must be True or False, got '{v}'")
-    if key.kind in ("int", "float"):
-        whole = key.kind == "int"
-        if not _is_number(v) or (whole and not isinstance(v, int)) or not math.isfinite(v):
-            raise UserError(f"{name} must be {'a whole number' if whole else 'a number'}{unset}, got '{v}'")
+    if key.kind in ("int", "float", "bound"):  # a bound: a float, or inf for none
+        whole, bound = key.kind == "int", key.kind == "bound"
+        if not _is_number(v) or (whole and not isinstance(v, int)) or not (math.isfinite(v) or (bound and v > 0)):
+            none = " (inf for none)" if bound else ""
+            raise UserError(f"{name} must be {'a whole number' if whole else 'a number'}{unset}{none}, got '{v}'")
         if key.minimum is not None and v < key.minimum:
             raise UserError(f"{name} must be at least {_shown(key.minimum)}{unset}, got {v}")
         if key.maximum is not None and v > key.maximum:
