@@ -21,18 +21,6 @@ needs_ige = pytest.mark.skipif(not os.path.isdir(os.path.join(IGE, "isaacgymenvs
                                reason=f"no IsaacGymEnvs checkout at {IGE} (set MYTASKS_IGE_ROOT to one)")  # fmt: skip
 
 
-# The files that take longest on 2 cores, in the order they start: ``--dist loadfile`` hands the
-# files to the workers in collection order (``--no-loadscope-reorder``), and a long file handed
-# out last runs on alone while the other worker idles (test_viewer.py, last by name, did).
-_LONGEST_FIRST = ("test_cli.py", "test_learners.py", "test_multi_gpu.py", "test_viewer.py", "test_ige_upstream.py",
-                  "test_library.py", "test_compat.py", "test_reliability.py", "test_deploy.py")  # fmt: skip
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
-
-
 def build_cartpole(num_envs: int = 4, *, fixed: bool = True, gravity: float = -9.81, dt: float = 1 / 60,
                    substeps: int = 2, drive=None, height: float = 2.0, ground: bool = True, pose_fn=None):  # fmt: skip
     """A cart-pole sim through the isaacgym API. ``drive(props)`` edits each actor's DOF props."""
