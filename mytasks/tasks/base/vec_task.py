@@ -143,8 +143,9 @@ class VecTask(Env, DomainRandomization):
         self.virtual_screen_capture = virtual_screen_capture
         self.force_render = force_render
 
-        self.sim_params = self.__parse_sim_params(self.cfg.get("physics_engine", "newton"), self.cfg["sim"])
-        self.physics_engine = getattr(gymapi, _ENGINES[str(self.cfg.get("physics_engine", "newton")).lower()])
+        engine = self.cfg.get("physics_engine", "newton")
+        self.sim_params = self.__parse_sim_params(engine, self.cfg["sim"])  # checks the engine's name
+        self.physics_engine = getattr(gymapi, _ENGINES[str(engine).lower()])
         self.gym = gymapi.acquire_gym()
         self.sim_initialized = False  # until prepare_sim: setup_only randomisations apply
         self.init_randomization()
